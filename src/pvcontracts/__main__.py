@@ -1,0 +1,5 @@
+"""`python -m pvcontracts` is `pv`."""
+
+from pvcontracts.cli import main
+
+main()

@@ -1,0 +1,110 @@
+"""Find contract files and turn each into a model plus the diagnostics met on the way.
+
+Loading is separate from validating: the runtime loads contracts too, and it
+must refuse exactly what `pv validate` refuses, with the same diagnostics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pvcontracts.contract.model import Contract, build_contract
+from pvcontracts.contract.schema import schema_diagnostics
+from pvcontracts.contract.yamlload import DEFAULT_MAX_BYTES, LoadedYaml, decode_text, load_yaml_text
+from pvcontracts.diagnostic import Diagnostic, make
+
+CONTRACT_SUFFIXES = (".yaml", ".yml")
+
+
+def discover(paths: list[Path]) -> tuple[list[Path], list[Diagnostic]]:
+    """Contract files under the given files and directories, sorted, each once.
+
+    A missing path is a diagnostic; hidden directories (``.git``, caches) are skipped.
+    """
+    found: dict[str, Path] = {}
+    problems: list[Diagnostic] = []
+    for path in paths:
+        if path.is_file():
+            found[str(path)] = path
+        elif path.is_dir():
+            for dirpath, dirnames, filenames in os.walk(path):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                for name in filenames:
+                    if name.endswith(CONTRACT_SUFFIXES) and not name.startswith("."):
+                        p = Path(dirpath) / name
+                        found[str(p)] = p
+        else:
+            problems.append(make("PV010", str(path), 0, 0, f"no such file or directory: {path}"))
+    return [found[k] for k in sorted(found)], problems
+
+
+@dataclass
+class LoadedFile:
+    """One contract file's outcome: the model when it is usable, and its diagnostics either way."""
+
+    file: str
+    digest: str
+    contract: Contract | None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    declared_id: str | None = None
+
+
+def read_bytes(path: Path, display: str, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[bytes | None, list[Diagnostic]]:
+    """Read a regular file of at most ``max_bytes``; never follow into devices or FIFOs."""
+    import stat
+
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        return None, [make("PV001", display, 0, 0, f"cannot read file: {exc.strerror or exc}")]
+    if not stat.S_ISREG(st.st_mode):
+        return None, [make("PV001", display, 0, 0, "not a regular file")]
+    if st.st_size > max_bytes:
+        return None, [make("PV001", display, 0, 0, f"file is {st.st_size} bytes, over the limit of {max_bytes}",
+                           "contracts are a few KB; raise --max-bytes only if this one really must be this big")]
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(max_bytes + 1)
+    except OSError as exc:
+        return None, [make("PV001", display, 0, 0, f"cannot read file: {exc.strerror or exc}")]
+    if len(raw) > max_bytes:
+        return None, [make("PV001", display, 0, 0, f"file is over the limit of {max_bytes} bytes")]
+    return raw, []
+
+
+def parse_contract_bytes(raw: bytes, display: str) -> tuple[LoadedYaml | None, list[Diagnostic]]:
+    """Decode, parse and schema-check one contract's bytes."""
+    text, problems = decode_text(raw, display)
+    if text is None:
+        return None, problems
+    doc, problems = load_yaml_text(text, display)
+    if doc is None:
+        return None, problems
+    if not isinstance(doc.data, dict):
+        kind = "a list" if isinstance(doc.data, list) else "a single value"
+        return None, problems + [make("PV008", display, 1, 1, f"a contract is a mapping of fields, not {kind}",
+                                      "start the file with 'schema_version: 1'")]
+    return doc, problems + schema_diagnostics(doc)
+
+
+def load_contract_bytes(raw: bytes, display: str, digest: str | None = None) -> LoadedFile:
+    digest = digest or hashlib.sha256(raw).hexdigest()
+    doc, problems = parse_contract_bytes(raw, display)
+    declared = None
+    if doc is not None and isinstance(doc.data, dict) and isinstance(doc.data.get("id"), str):
+        declared = doc.data["id"]
+    if doc is None or any(d.severity.value == "error" for d in problems):
+        return LoadedFile(display, digest, None, problems, declared)
+    return LoadedFile(display, digest, build_contract(display, doc.data, doc), problems, declared)
+
+
+def load_contract_file(path: Path, display: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedFile:
+    """Load one file; the model is None when any error-level problem was found."""
+    display = display or str(path)
+    raw, problems = read_bytes(path, display, max_bytes)
+    if raw is None:
+        return LoadedFile(display, "", None, problems)
+    return load_contract_bytes(raw, display)

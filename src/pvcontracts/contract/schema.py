@@ -1,0 +1,161 @@
+"""The contract format's JSON Schema (Draft 2020-12) and its diagnostics.
+
+Two validators over the one schema file: fastjsonschema compiles it to Python
+and answers "valid?" about 50x faster than jsonschema, which matters when a
+monorepo holds thousands of contracts; only when that says "invalid" does
+jsonschema walk the document to report *every* error with its path, which
+the compiled validator (first error only) cannot do.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+from importlib import resources
+from typing import Any, Callable
+
+from pvcontracts.contract.yamlload import LoadedYaml
+from pvcontracts.diagnostic import Diagnostic, make
+
+SCHEMA_VERSION = 1
+_SCHEMA_FILE = "contract-v1.schema.json"
+
+_JSON_TYPES = {"string": "text", "number": "a number", "integer": "an integer", "boolean": "a boolean",
+               "object": "a mapping", "array": "a list", "null": "null"}
+
+
+@functools.lru_cache(maxsize=None)
+def schema_text() -> str:
+    """The schema exactly as shipped, for `pv schema` and editors."""
+    return resources.files("pvcontracts.contract").joinpath("schemas").joinpath(_SCHEMA_FILE).read_text("utf-8")
+
+
+@functools.lru_cache(maxsize=None)
+def contract_schema() -> dict[str, Any]:
+    return json.loads(schema_text())
+
+
+@functools.lru_cache(maxsize=None)
+def _fast_validator() -> Callable[[Any], Any]:
+    import fastjsonschema
+
+    return fastjsonschema.compile(contract_schema())
+
+
+@functools.lru_cache(maxsize=None)
+def _full_validator() -> Any:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(contract_schema())
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "empty (null)"
+    return type(value).__name__
+
+
+def _field_name(path: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in path) if path else "the document"
+
+
+def _deepest(error: Any) -> list[Any]:
+    """Pick the most specific sub-errors of an anyOf/oneOf, as jsonschema's best_match does."""
+    if not error.context:
+        return [error]
+    from jsonschema.exceptions import best_match
+
+    best = best_match(error.context)
+    return _deepest(best) if best is not None else [error]
+
+
+def _type_hint(doc: LoadedYaml, path: tuple[Any, ...], expected: Any, value: Any) -> str | None:
+    raw = doc.scalar_text(path)
+    wants_text = expected == "string" or (isinstance(expected, list) and "string" in expected)
+    if wants_text and raw is not None and not isinstance(value, str):
+        if isinstance(value, float) and raw != repr(value):
+            return f"YAML reads {raw} as the number {value!r}; quote it: \"{raw}\""
+        return f"quote it to make it text: \"{raw}\""
+    if value is None:
+        return "the value is empty; write one after the colon"
+    return None
+
+
+def _error_diagnostics(doc: LoadedYaml, error: Any) -> list[Diagnostic]:
+    path = tuple(error.absolute_path)
+    validator = error.validator
+    file = doc.file
+    out: list[Diagnostic] = []
+    if validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = list(error.schema.get("properties", {}))
+        for key in sorted(set(error.instance) - set(allowed)):
+            line, col = doc.position(path + (key,), key=True)
+            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'?" if close else f"allowed fields: {', '.join(sorted(allowed))}"
+            where = f" in {_field_name(path)}" if path else ""
+            out.append(make("PV101", file, line, col, f"unknown field '{key}'{where}", hint, path + (key,)))
+        return out
+    if validator == "required":
+        missing = [name for name in error.validator_value if name not in error.instance]
+        line, col = doc.position(path)
+        for name in missing:
+            where = f"{_field_name(path)}" if path else "the contract"
+            out.append(make("PV102", file, line, col, f"{where} is missing required field '{name}'",
+                            None, path))
+        return out
+    line, col = doc.position(path)
+    if path == ("schema_version",):
+        return [make("PV105", file, line, col,
+                     f"schema_version {error.instance!r} is not supported; this tool reads version {SCHEMA_VERSION}",
+                     "write schema_version: 1, or upgrade pv-contracts", path)]
+    if validator == "type":
+        expected = error.validator_value
+        names = expected if isinstance(expected, list) else [expected]
+        wanted = " or ".join(_JSON_TYPES.get(n, n) for n in names)
+        return [make("PV103", file, line, col,
+                     f"{_field_name(path)} must be {wanted}, not {_describe(error.instance)}",
+                     _type_hint(doc, path, expected, error.instance), path)]
+    if validator in ("enum", "const"):
+        options = error.validator_value if validator == "enum" else [error.validator_value]
+        shown = ", ".join(repr(o) for o in options)
+        hint = None
+        if isinstance(error.instance, str):
+            close = difflib.get_close_matches(error.instance, [str(o) for o in options], n=1, cutoff=0.5)
+            hint = f"did you mean '{close[0]}'?" if close else None
+        return [make("PV104", file, line, col,
+                     f"{_field_name(path)} is {error.instance!r}; expected one of {shown}", hint, path)]
+    if validator == "pattern":
+        what = {"^(0|[1-9]": "a semantic version like 1.2.0",
+                "^[0-9]{4}": "a date like 2026-11-21",
+                "^[a-z][a-z0-9]*(-": "a kebab-case id like training-loop-pretrain-v1",
+                "^[a-z_][a-z0-9_]*$": "a snake_case name like vocab_size"}
+        desc = next((v for k, v in what.items() if error.validator_value.startswith(k)), f"text matching {error.validator_value}")
+        return [make("PV104", file, line, col, f"{_field_name(path)} is {error.instance!r}; expected {desc}", None, path)]
+    return [make("PV104", file, line, col, f"{_field_name(path)}: {error.message}", None, path)]
+
+
+def schema_diagnostics(doc: LoadedYaml) -> list[Diagnostic]:
+    """Every schema violation of one loaded document; empty when it conforms."""
+    import fastjsonschema
+
+    try:
+        _fast_validator()(doc.data)
+        return []
+    except fastjsonschema.JsonSchemaException:
+        pass
+    out: list[Diagnostic] = []
+    for error in _full_validator().iter_errors(doc.data):
+        for specific in _deepest(error):
+            out.extend(_error_diagnostics(doc, specific))
+    return out

@@ -1,0 +1,312 @@
+"""Load one YAML document safely, keep every node's position, and report hostile input.
+
+PyYAML's C parser does the parsing (it is the fast path the benchmark compares
+against); construction is ours so that duplicate keys, YAML 1.1 booleans and
+merge keys become diagnostics instead of silent surprises. The composed node
+tree is kept so any diagnostic can later point at the exact line and column of
+the value it concerns, at no cost on the happy path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from pvcontracts.diagnostic import Diagnostic, make
+
+try:  # the C parser; the pure-Python one is a fallback for exotic builds only
+    _Parser = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - libyaml is a hard dependency in practice
+    _Parser = yaml.SafeLoader
+
+DEFAULT_MAX_BYTES = 1 << 20      # 1 MiB: a contract is a few KB; anything this big is a mistake or an attack
+MAX_DEPTH = 64                    # no sane contract nests deeper; the C composer recurses and can crash far deeper
+MAX_ALIAS_EXPANSION = 100_000     # nodes an aliased document may expand to before it is called a bomb
+_SAFE_DEPTH_BOUND = 400           # below this bound the C composer cannot overflow its stack, so no exact scan
+
+_TRUE_FALSE = {"true", "True", "TRUE", "false", "False", "FALSE"}
+Path_ = tuple[str | int, ...]
+
+
+@dataclass
+class LoadedYaml:
+    """A parsed document: its plain Python value plus the node tree that knows positions."""
+
+    file: str
+    data: Any
+    root: yaml.Node | None
+    text: str
+
+    def node_at(self, path: Path_) -> tuple[yaml.Node | None, yaml.Node | None]:
+        """Return (key node, value node) for a path; the deepest existing ancestor when it is missing."""
+        node = self.root
+        key_node = None
+        for part in path:
+            if isinstance(node, yaml.MappingNode):
+                for k, v in node.value:
+                    if isinstance(k, yaml.ScalarNode) and k.value == part:
+                        key_node, node = k, v
+                        break
+                else:
+                    return key_node, node
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+                key_node, node = None, node.value[part]
+            else:
+                return key_node, node
+        return key_node, node
+
+    def position(self, path: Path_, *, key: bool = False) -> tuple[int, int]:
+        """1-based (line, column) of the value at ``path`` (or of its key when ``key``)."""
+        key_node, node = self.node_at(path)
+        target = key_node if (key and key_node is not None) else node
+        if target is None:
+            return (1, 1)
+        mark = target.start_mark
+        return (mark.line + 1, mark.column + 1)
+
+    def scalar_text(self, path: Path_) -> str | None:
+        """The scalar exactly as written (``1.10``, ``no``), for hints about YAML's implicit typing."""
+        _, node = self.node_at(path)
+        if isinstance(node, yaml.ScalarNode):
+            return node.value
+        return None
+
+    def expression_position(self, path: Path_, offset: int) -> tuple[int, int]:
+        """Position of character ``offset`` inside the string scalar at ``path``.
+
+        Exact for single-line plain and quoted scalars (the common case); for
+        block scalars it points at the first content line.
+        """
+        _, node = self.node_at(path)
+        if not isinstance(node, yaml.ScalarNode):
+            return self.position(path)
+        mark = node.start_mark
+        if node.style in ("|", ">"):
+            return (mark.line + 2, 1 + offset)
+        quote = 1 if node.style in ("'", '"') else 0
+        return (mark.line + 1, mark.column + 1 + quote + offset)
+
+
+class _Constructor(_Parser):
+    """C-parsed, Python-constructed loader that reports instead of guessing."""
+
+    def __init__(self, stream: str, file: str) -> None:
+        super().__init__(stream)
+        self.file = file
+        self.problems: list[Diagnostic] = []
+
+    def _diag(self, code: str, node: yaml.Node, message: str, hint: str | None = None) -> None:
+        mark = node.start_mark
+        self.problems.append(make(code, self.file, mark.line + 1, mark.column + 1, message, hint))
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if not isinstance(node, yaml.MappingNode):  # pragma: no cover - guarded by the composer
+            return {}
+        mapping: dict[Any, Any] = {}
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                self._diag("PV009", key_node, "YAML merge keys ('<<') are not part of the contract format",
+                           "write the fields out; anchors and aliases of whole values are fine")
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str):
+                self._diag("PV009", key_node, f"mapping key {key_node.value!r} is read as {type(key).__name__}, not text",
+                           f"quote the key: \"{key_node.value}\"")
+                key = str(key_node.value)
+            if key in seen:
+                first = seen[key].start_mark
+                self._diag("PV004", key_node, f"duplicate key '{key}' (first defined at line {first.line + 1}, "
+                           f"column {first.column + 1}); YAML would silently keep only the last value",
+                           "remove or rename one of the two")
+                continue
+            seen[key] = key_node
+            mapping[key] = self.construct_object(value_node, deep=deep)
+        return mapping
+
+    def construct_yaml_map(self, node: yaml.MappingNode):  # type: ignore[override]
+        data: dict[Any, Any] = {}
+        yield data
+        data.update(self.construct_mapping(node))
+
+    def construct_yaml_bool(self, node: yaml.ScalarNode) -> bool:  # type: ignore[override]
+        value = super().construct_yaml_bool(node)
+        if node.value not in _TRUE_FALSE:
+            self._diag("PV005", node, f"'{node.value}' is read by YAML 1.1 as the boolean {str(value).lower()}",
+                       f"write {str(value).lower()} for a boolean, or quote it (\"{node.value}\") for text")
+        return value
+
+    def construct_undefined(self, node: yaml.Node) -> None:  # type: ignore[override]
+        self._diag("PV009", node, f"custom tag '{node.tag}' is not allowed in a contract",
+                   "remove the tag; contracts use plain YAML values only")
+        return None
+
+
+_Constructor.add_constructor("tag:yaml.org,2002:map", _Constructor.construct_yaml_map)
+_Constructor.add_constructor("tag:yaml.org,2002:bool", _Constructor.construct_yaml_bool)
+_Constructor.add_constructor(None, _Constructor.construct_undefined)
+# Timestamps, binary, sets and ordered maps have no place in a contract; read them as text or refuse them.
+_Constructor.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
+for _tag in ("binary", "set", "omap", "pairs"):
+    _Constructor.add_constructor(f"tag:yaml.org,2002:{_tag}", _Constructor.construct_undefined)
+
+
+def decode_text(raw: bytes, display: str) -> tuple[str | None, list[Diagnostic]]:
+    """Strict UTF-8 (a BOM is allowed); the first bad byte is located by line and column."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        return None, [make("PV002", display, line, column,
+                           f"byte 0x{raw[exc.start]:02x} is not valid UTF-8 ({exc.reason})",
+                           "save the file as UTF-8")]
+    if "\x00" in text:
+        offset = text.index("\x00")
+        line = text.count("\n", 0, offset) + 1
+        column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+        return None, [make("PV002", display, line, column, "NUL character in a text file")]
+    return text, []
+
+
+def _depth_bound(text: str) -> int:
+    """A cheap upper bound on nesting depth: flow brackets plus the longest line (block nesting needs columns)."""
+    longest = max((len(line) for line in text.splitlines()), default=0)
+    return text.count("[") + text.count("{") + longest // 2 + 1
+
+
+def _check_depth(text: str, file: str) -> Diagnostic | None:
+    """Exact nesting check with the C event parser, which iterates where the composer would recurse."""
+    if _depth_bound(text) < _SAFE_DEPTH_BOUND:
+        return None
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_Parser):
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = event.start_mark
+                    return make("PV007", file, mark.line + 1, mark.column + 1,
+                                f"collections nest deeper than {MAX_DEPTH} levels",
+                                "flatten the structure; contracts need only a few levels")
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        return None  # the real load reports the syntax error with its position
+    return None
+
+
+def _alias_expansion(root: yaml.Node, limit: int) -> bool:
+    """True when the document, with aliases expanded, exceeds ``limit`` nodes (counted with memoisation)."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:  # a recursive alias expands forever
+            return limit + 1
+        active.add(key)
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                total += size(k) + size(v)
+                if total > limit:
+                    break
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                total += size(item)
+                if total > limit:
+                    break
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    return size(root) > limit
+
+
+def _depth_of(node: yaml.Node, limit: int) -> bool:
+    """True when the composed tree nests deeper than ``limit`` (aliases included)."""
+    stack = [(node, 1)]
+    seen: set[tuple[int, int]] = set()
+    while stack:
+        current, depth = stack.pop()
+        if depth > limit:
+            return True
+        marker = (id(current), depth)
+        if marker in seen:
+            continue
+        seen.add(marker)
+        if isinstance(current, yaml.MappingNode):
+            stack.extend((v, depth + 1) for _, v in current.value)
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend((v, depth + 1) for v in current.value)
+    return False
+
+
+def _yaml_error(exc: yaml.YAMLError, file: str, text: str) -> Diagnostic:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    message = f"{context}: {problem}" if context else str(problem)
+    hint = None
+    if mark is not None:
+        lines = text.splitlines()
+        if 0 <= mark.line < len(lines) and "\t" in lines[mark.line][: mark.column + 1]:
+            hint = "YAML does not allow tabs for indentation; indent with spaces"
+    if hint is None and "\t" in message:
+        hint = "YAML does not allow tabs for indentation; indent with spaces"
+    if hint is None and "mapping values are not allowed" in message:
+        hint = "quote a value that contains ': '"
+    return make("PV003", file, line, column, f"invalid YAML: {message}", hint)
+
+
+def load_yaml_text(text: str, file: str) -> tuple[LoadedYaml | None, list[Diagnostic]]:
+    """Parse one document; return it with the problems found, or None with at least one error."""
+    deep = _check_depth(text, file)
+    if deep is not None:
+        return None, [deep]
+    loader = _Constructor(text, file)
+    try:
+        try:
+            root = loader.get_single_node()
+        except yaml.composer.ComposerError as exc:
+            if "expected a single document" in str(exc):
+                mark = exc.problem_mark
+                return None, [make("PV008", file, mark.line + 1, mark.column + 1,
+                                   "a contract file holds exactly one YAML document",
+                                   "split the documents into one file per contract")]
+            return None, [_yaml_error(exc, file, text)]
+        except yaml.YAMLError as exc:
+            return None, [_yaml_error(exc, file, text)]
+        except RecursionError:
+            return None, [make("PV007", file, 1, 1, "collections nest too deeply to load")]
+        if root is None:
+            return None, [make("PV008", file, 1, 1, "the file holds no YAML document",
+                               "a contract starts with 'schema_version: 1'")]
+        if "&" in text:  # aliases need anchors; without '&' there is nothing to expand
+            if _alias_expansion(root, MAX_ALIAS_EXPANSION):
+                return None, [make("PV006", file, 1, 1,
+                                   f"aliases expand to more than {MAX_ALIAS_EXPANSION} nodes (an alias bomb?)",
+                                   "write the repeated values out, or alias less")]
+            if _depth_of(root, MAX_DEPTH):
+                return None, [make("PV007", file, 1, 1, f"collections nest deeper than {MAX_DEPTH} levels")]
+        try:
+            data = loader.construct_document(root)
+        except yaml.YAMLError as exc:
+            return None, [_yaml_error(exc, file, text)]
+        except (RecursionError, ValueError, OverflowError) as exc:
+            return None, [make("PV003", file, 1, 1, f"invalid YAML value: {exc}")]
+        problems = list(loader.problems)
+    finally:
+        loader.dispose()
+    return LoadedYaml(file, data, root, text), problems
+
+

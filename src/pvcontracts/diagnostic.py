@@ -1,0 +1,157 @@
+"""The one finding type every part of pv-contracts reports.
+
+A leaf module: it imports nothing of ours, so the loader, the validator, the
+evidence code and the runtime can all speak the same language without import
+cycles. Text, JSON and SARIF output are renderings of this type, never of
+anything richer, so the three formats cannot disagree.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+
+class Severity(str, enum.Enum):
+    """How much a finding matters; only ``error`` fails a run (``--strict`` promotes warnings)."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    NOTE = "note"
+
+    @property
+    def rank(self) -> int:
+        return {"error": 0, "warning": 1, "note": 2}[self.value]
+
+
+@dataclass(frozen=True)
+class CodeInfo:
+    """What a stable diagnostic code means; the registry below feeds SARIF rule metadata."""
+
+    code: str
+    name: str
+    severity: Severity
+    summary: str
+
+
+# Stable codes. Never renumber: CI configurations and SARIF baselines refer to them.
+_CODE_TABLE: tuple[tuple[str, str, Severity, str], ...] = (
+    # PV0xx: reading the file
+    ("PV001", "unreadable-file", Severity.ERROR, "The file cannot be read, is too large or is not a regular file."),
+    ("PV002", "not-utf8", Severity.ERROR, "The file is not valid UTF-8."),
+    ("PV003", "yaml-syntax", Severity.ERROR, "The file is not well-formed YAML."),
+    ("PV004", "duplicate-key", Severity.ERROR, "A mapping repeats a key; YAML parsers silently keep only one."),
+    ("PV005", "yaml11-boolean", Severity.ERROR, "A plain scalar such as no/yes/on/off that YAML 1.1 reads as a boolean."),
+    ("PV006", "alias-limit", Severity.ERROR, "Aliases expand past the allowed size (an alias bomb)."),
+    ("PV007", "nesting-too-deep", Severity.ERROR, "Collections nest deeper than the loader allows."),
+    ("PV008", "not-a-contract-document", Severity.ERROR, "The document is empty, not a mapping, or has several documents."),
+    ("PV009", "unsupported-yaml", Severity.ERROR, "A YAML feature the contract format does not accept (merge keys, custom tags, non-string keys)."),
+    ("PV010", "nothing-to-validate", Severity.ERROR, "No contract files were found where some were expected."),
+    # PV1xx: the JSON Schema of the contract format
+    ("PV101", "unknown-field", Severity.ERROR, "A field the contract format does not define."),
+    ("PV102", "missing-field", Severity.ERROR, "A required field is absent."),
+    ("PV103", "wrong-type", Severity.ERROR, "A value has the wrong type."),
+    ("PV104", "invalid-value", Severity.ERROR, "A value breaks a constraint of the format (pattern, enum, range, length)."),
+    ("PV105", "unsupported-schema-version", Severity.ERROR, "The contract declares a schema_version this tool does not read."),
+    # PV2xx: identity and cross-references
+    ("PV201", "id-not-file-stem", Severity.ERROR, "A contract id differs from its file name."),
+    ("PV202", "id-format", Severity.ERROR, "An invariant, gate, falsifier or failure-mode id has the wrong shape or kind."),
+    ("PV203", "duplicate-id", Severity.ERROR, "An id is declared twice across the contracts."),
+    ("PV204", "unknown-invariant", Severity.ERROR, "A gate, falsifier or failure mode names an invariant that does not exist."),
+    ("PV205", "uncovered-invariant", Severity.WARNING, "An invariant that no gate covers: nothing will ever discharge it."),
+    ("PV206", "unknown-dependency", Severity.ERROR, "depends_on names a contract that does not exist."),
+    ("PV207", "dependency-cycle", Severity.ERROR, "Contracts depend on each other in a cycle."),
+    ("PV208", "gate-without-evidence", Severity.ERROR, "A gate names no test; it could never be discharged."),
+    ("PV209", "deprecated-dependency", Severity.WARNING, "An active contract depends on a deprecated one."),
+    ("PV210", "duplicate-reference", Severity.WARNING, "The same reference is listed twice."),
+    # PV3xx: tests named by gates and falsifiers
+    ("PV301", "malformed-test-ref", Severity.ERROR, "A test reference is not of the form path/to/test_file.py::name."),
+    ("PV302", "test-path-escapes", Severity.ERROR, "A test reference points outside the repository."),
+    ("PV303", "test-file-missing", Severity.ERROR, "The test file a reference names does not exist."),
+    ("PV304", "test-missing", Severity.ERROR, "The test function or class a reference names does not exist in its file."),
+    ("PV305", "test-param-id", Severity.ERROR, "A parametrized id that the test cannot produce, or an id on a test that is not parametrized."),
+    ("PV306", "test-not-collected", Severity.WARNING, "The named function or class would not be collected by pytest's default rules."),
+    ("PV307", "test-file-unparsable", Severity.ERROR, "The test file cannot be parsed as Python."),
+    # PV4xx: the expression language
+    ("PV401", "expression-syntax", Severity.ERROR, "An expression is not valid syntax."),
+    ("PV402", "expression-construct", Severity.ERROR, "An expression uses a construct outside the safe language."),
+    ("PV403", "unknown-function", Severity.ERROR, "An expression calls a function the language does not have."),
+    ("PV404", "function-arity", Severity.ERROR, "A function gets the wrong number or kind of arguments."),
+    ("PV405", "unknown-name", Severity.ERROR, "A name that is not a declared param, a let, or a metric known at the boundary."),
+    ("PV406", "regime-coverage", Severity.ERROR, "A regime-keyed let does not cover every regime."),
+    ("PV407", "let-cycle", Severity.ERROR, "let values refer to each other in a cycle."),
+    ("PV408", "string-literal", Severity.ERROR, "A string literal used other than compared with an enum param."),
+    ("PV409", "param-declaration", Severity.ERROR, "A param declaration is inconsistent (min above max, default out of range, enum without values)."),
+    # PV5xx: versions and history
+    ("PV501", "changelog-missing-version", Severity.ERROR, "The changelog has no entry for the contract's current version."),
+    ("PV502", "changelog-order", Severity.ERROR, "Changelog entries repeat a version, are out of order, or name a version above the contract's."),
+    ("PV503", "version-bump-required", Severity.ERROR, "The contract's meaning changed since the base revision but its version did not rise enough."),
+    ("PV504", "version-regressed", Severity.ERROR, "The contract's version is lower than at the base revision."),
+    ("PV505", "git-revision", Severity.ERROR, "The base revision given to --against cannot be read."),
+)
+
+CODES: dict[str, CodeInfo] = {row[0]: CodeInfo(*row) for row in _CODE_TABLE}
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding: where it is, what is wrong, and what to do about it.
+
+    ``line`` and ``column`` are 1-based like every editor's; 0 means "the
+    whole file". ``yaml_path`` is the path of keys and indexes from the
+    document root, kept so that JSON consumers can point at the node even
+    after the file was reformatted.
+    """
+
+    code: str
+    severity: Severity
+    file: str
+    line: int
+    column: int
+    message: str
+    hint: str | None = None
+    yaml_path: tuple[str | int, ...] = field(default=())
+
+    @property
+    def sort_key(self) -> tuple[str, int, int, str, str]:
+        return (self.file, self.line, self.column, self.code, self.message)
+
+    def with_severity(self, severity: Severity) -> "Diagnostic":
+        return replace(self, severity=severity)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "severity": self.severity.value,
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "message": self.message,
+            "hint": self.hint,
+            "yaml_path": list(self.yaml_path),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Diagnostic":
+        return cls(
+            code=data["code"],
+            severity=Severity(data["severity"]),
+            file=data["file"],
+            line=data["line"],
+            column=data["column"],
+            message=data["message"],
+            hint=data.get("hint"),
+            yaml_path=tuple(data.get("yaml_path", ())),
+        )
+
+
+def make(code: str, file: str, line: int, column: int, message: str, hint: str | None = None,
+         yaml_path: tuple[str | int, ...] = ()) -> Diagnostic:
+    """Build a diagnostic at the code's registered severity (unknown codes are a bug, so KeyError)."""
+    return Diagnostic(code, CODES[code].severity, file, line, column, message, hint, yaml_path)
+
+
+def sort_diagnostics(diagnostics: "list[Diagnostic]") -> list[Diagnostic]:
+    """Deterministic order (file, line, column, code) with exact duplicates removed."""
+    return sorted(set(diagnostics), key=lambda d: d.sort_key)

@@ -1,0 +1,101 @@
+"""An invariant compiled once for one regime: the object the runtime and the falsifiers evaluate.
+
+The contract text is the check: ``let`` values are resolved for the active
+regime and evaluated in dependency order, then ``when`` and ``check``, so no
+second copy of a cap can exist in Python and drift from the YAML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from pvcontracts.contract.expr import Expression, HistoryReader, parse_expression
+from pvcontracts.contract.model import Contract, Invariant
+from pvcontracts.contract.regime import Regime
+from pvcontracts.errors import ExpressionError
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluation: whether it applied, whether it held, and every name's value for the message."""
+
+    applicable: bool
+    holds: Any  # bool on the host; a bool tensor when metrics were tensors
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CompiledInvariant:
+    contract_id: str
+    contract_version: str
+    invariant: Invariant
+    regime: Regime
+    lets: tuple[tuple[str, Expression], ...]  # in dependency order
+    when: Expression | None
+    check: Expression
+
+    @property
+    def id(self) -> str:
+        return self.invariant.id
+
+    def names(self) -> set[str]:
+        """Every free name the invariant reads (metrics and params), lets excluded."""
+        lets = {n for n, _ in self.lets}
+        out: set[str] = set()
+        for expr in [self.check, *(e for _, e in self.lets)] + ([self.when] if self.when else []):
+            out |= set(expr.names)
+        return out - lets
+
+    def evaluate(self, metrics: Mapping[str, Any], params: Mapping[str, Any] | None = None,
+                 history: HistoryReader | None = None) -> Evaluation:
+        env: dict[str, Any] = {**self.regime.params(), **(params or {}), **metrics}
+        if self.when is not None and not self.when.evaluate(env, history):
+            return Evaluation(False, True, {})
+        for name, expr in self.lets:
+            env[name] = expr.evaluate(env, history)
+        holds = self.check.evaluate(env, history)
+        shown = {n: env[n] for n in sorted(set(self.check.names) | {n for n, _ in self.lets}) if n in env}
+        return Evaluation(True, holds, shown)
+
+
+def _order_lets(inv: Invariant, compiled: dict[str, Expression]) -> list[str]:
+    order: list[str] = []
+    state: dict[str, int] = {}
+
+    def visit(name: str) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            raise ExpressionError("PV407", f"let values of {inv.id} refer to each other in a cycle through '{name}'")
+        state[name] = 1
+        for dep in compiled[name].names:
+            if dep in compiled and dep != name:
+                visit(dep)
+        state[name] = 2
+        order.append(name)
+
+    for name in compiled:
+        visit(name)
+    return order
+
+
+def compile_invariant(contract: Contract, inv: Invariant, regime: Regime | None = None) -> CompiledInvariant:
+    """Compile one invariant for a regime; raises ExpressionError for text outside the language."""
+    regime = regime or Regime.finetune()
+    texts: dict[str, Expression] = {}
+    for name, let in inv.lets.items():
+        text = let.expression_for(regime.kind)
+        if text is None:
+            raise ExpressionError("PV406", f"let '{name}' of {inv.id} has no value for regime {regime.kind}")
+        texts[name] = parse_expression(text)
+    order = _order_lets(inv, texts)
+    return CompiledInvariant(
+        contract_id=contract.id,
+        contract_version=contract.version,
+        invariant=inv,
+        regime=regime,
+        lets=tuple((n, texts[n]) for n in order),
+        when=parse_expression(inv.when) if inv.when is not None else None,
+        check=parse_expression(inv.check),
+    )

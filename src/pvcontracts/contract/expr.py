@@ -19,7 +19,8 @@ from pvcontracts.errors import EvaluationError, ExpressionError, HistoryUnavaila
 
 MAX_WINDOW = 10_000  # history kept per metric is bounded by the largest window a contract may ask for
 
-CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e, "inf": math.inf, "nan": math.nan}
+CONSTANTS: dict[str, float | bool] = {"pi": math.pi, "e": math.e, "inf": math.inf, "nan": math.nan,
+                                       "true": True, "false": False}  # YAML spells booleans in lower case
 
 
 @dataclass(frozen=True)

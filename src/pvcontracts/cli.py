@@ -102,7 +102,11 @@ def _cmd_validate(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> i
     if args.output is not None:
         from pvcontracts.util.atomic import write_text_atomic
 
-        write_text_atomic(args.output, text)
+        try:
+            write_text_atomic(args.output, text)
+        except OSError as exc:  # an unwritable --output is a usage error, not a traceback
+            stderr.write(f"pv validate: cannot write {args.output}: {exc.strerror or exc}\n")
+            return EXIT_USAGE
         if args.format != "text":
             from pvcontracts.validate.render import summary_line
 

@@ -67,6 +67,8 @@ def compare_contracts(old: Contract, new: Contract) -> list[Change]:
                 add(Change("patch", f"{ident}.{field}", "expression reformatted, same meaning"))
         if _lets_canon(a.lets) != _lets_canon(b.lets):
             add(Change("major", f"{ident}.let", "let values changed"))
+        elif {k: v.texts() for k, v in a.lets.items()} != {k: v.texts() for k, v in b.lets.items()}:
+            add(Change("patch", f"{ident}.let", "let expression reformatted, same meaning"))  # as for check/when
         if (a.title, a.description) != (b.title, b.description):
             add(Change("patch", ident, "title or description changed"))
     for ident in sorted(old.params.keys() - new.params.keys()):

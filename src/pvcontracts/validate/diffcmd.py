@@ -33,8 +33,10 @@ def _load_side(spec: str) -> dict[str, Contract]:
                 if raw is None:
                     continue
                 loaded = load_contract_bytes(raw, f"{rev}:{name}")
-                if loaded.contract is not None:
-                    out[loaded.contract.id] = loaded.contract
+                if loaded.contract is None:  # as for a file: a broken side is an error, not a missing contract
+                    first = next(d for d in loaded.diagnostics if d.severity.value == "error")
+                    raise _SideError(f"{first.file}:{first.line}:{first.column}: {first.message}")
+                out[loaded.contract.id] = loaded.contract
             if not names:
                 raise _SideError(f"{spec}: no contract files at that revision and path")
             return out

@@ -10,13 +10,14 @@ class GitError(Exception):
     pass
 
 
-def _git(args: list[str], cwd: Path) -> bytes:
+def _git(args: list[str], cwd: Path, silent_failure: str | None = None) -> bytes:
     try:
         proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise GitError(f"cannot run git: {exc}") from exc
     if proc.returncode != 0:
-        raise GitError(proc.stderr.decode("utf-8", "replace").strip() or f"git {' '.join(args)} failed")
+        raise GitError(proc.stderr.decode("utf-8", "replace").strip()
+                       or silent_failure or f"git {' '.join(args)} failed")
     return proc.stdout
 
 
@@ -29,7 +30,9 @@ def resolve_revision(rev: str, cwd: Path) -> str:
     """The full commit id, so a moving branch name cannot change between reads."""
     if rev.startswith("-"):
         raise GitError(f"revision {rev!r} may not start with '-'")
-    return _git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd).decode().strip()
+    # --quiet prints nothing when the name resolves to no commit; say so in words.
+    return _git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd,
+                silent_failure="no such commit, branch or tag").decode().strip()
 
 
 def show(rev: str, relpath: str, cwd: Path) -> bytes | None:

@@ -76,7 +76,10 @@ def render_sarif(diagnostics: list[Diagnostic], root: Path) -> str:
     results: list[dict[str, Any]] = []
     for d in diagnostics:
         text = d.message + (f" (hint: {d.hint})" if d.hint else "")
-        location: dict[str, Any] = {"artifactLocation": {"uri": _uri(d.file, root), "uriBaseId": "SRCROOT"}}
+        uri = _uri(d.file, root)
+        # SARIF 3.4.4: an absolute uri (a file outside the root) must not carry a uriBaseId.
+        artifact = {"uri": uri} if uri.startswith("file:") else {"uri": uri, "uriBaseId": "SRCROOT"}
+        location: dict[str, Any] = {"artifactLocation": artifact}
         if d.line > 0:
             location["region"] = {"startLine": d.line, "startColumn": max(d.column, 1)}
         result: dict[str, Any] = {
@@ -87,7 +90,7 @@ def render_sarif(diagnostics: list[Diagnostic], root: Path) -> str:
             "locations": [{"physicalLocation": location}],
         }
         if d.yaml_path:
-            result["properties"] = {"yamlPath": [str(p) for p in d.yaml_path]}
+            result["properties"] = {"yamlPath": list(d.yaml_path)}  # indexes stay ints, as in JSON
         results.append(result)
     sarif = {
         "$schema": SARIF_SCHEMA,

@@ -34,6 +34,8 @@ class CompiledInvariant:
     lets: tuple[tuple[str, Expression], ...]  # in dependency order
     when: Expression | None
     check: Expression
+    defaults: tuple[tuple[str, Any], ...] = ()  # declared param defaults, overridden by the caller
+    when_lets: frozenset[str] = frozenset()     # lets that `when` reads, evaluated before it
 
     @property
     def id(self) -> str:
@@ -49,11 +51,18 @@ class CompiledInvariant:
 
     def evaluate(self, metrics: Mapping[str, Any], params: Mapping[str, Any] | None = None,
                  history: HistoryReader | None = None) -> Evaluation:
-        env: dict[str, Any] = {**self.regime.params(), **(params or {}), **metrics}
-        if self.when is not None and not self.when.evaluate(env, history):
-            return Evaluation(False, True, {})
+        env: dict[str, Any] = {**dict(self.defaults), **self.regime.params(), **(params or {}), **metrics}
+        if self.when is not None:
+            # Only the lets `when` needs are evaluated before it: the others may read history
+            # that exists only when the guard holds (prev() at epoch 0).
+            for name, expr in self.lets:
+                if name in self.when_lets:
+                    env[name] = expr.evaluate(env, history)
+            if not self.when.evaluate(env, history):
+                return Evaluation(False, True, {})
         for name, expr in self.lets:
-            env[name] = expr.evaluate(env, history)
+            if name not in env or name not in self.when_lets:
+                env[name] = expr.evaluate(env, history)
         holds = self.check.evaluate(env, history)
         shown = {n: env[n] for n in sorted(set(self.check.names) | {n for n, _ in self.lets}) if n in env}
         return Evaluation(True, holds, shown)
@@ -90,12 +99,23 @@ def compile_invariant(contract: Contract, inv: Invariant, regime: Regime | None 
             raise ExpressionError("PV406", f"let '{name}' of {inv.id} has no value for regime {regime.kind}")
         texts[name] = parse_expression(text)
     order = _order_lets(inv, texts)
+    when = parse_expression(inv.when) if inv.when is not None else None
+    needed: set[str] = set()
+    frontier = [n for n in (when.names if when else ()) if n in texts]
+    while frontier:  # the lets `when` reads, transitively
+        name = frontier.pop()
+        if name not in needed:
+            needed.add(name)
+            frontier.extend(n for n in texts[name].names if n in texts)
+    defaults = tuple((name, p.default) for name, p in sorted(contract.params.items()) if p.default is not None)
     return CompiledInvariant(
         contract_id=contract.id,
         contract_version=contract.version,
         invariant=inv,
         regime=regime,
         lets=tuple((n, texts[n]) for n in order),
-        when=parse_expression(inv.when) if inv.when is not None else None,
+        when=when,
         check=parse_expression(inv.check),
+        defaults=defaults,
+        when_lets=frozenset(needed),
     )

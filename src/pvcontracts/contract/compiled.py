@@ -67,6 +67,33 @@ class CompiledInvariant:
         shown = {n: env[n] for n in sorted(set(self.check.names) | {n for n, _ in self.lets}) if n in env}
         return Evaluation(True, holds, shown)
 
+    def evaluate_guard(self, metrics: Mapping[str, Any], params: Mapping[str, Any] | None = None,
+                       history: HistoryReader | None = None) -> Any:
+        """Just the ``when`` (true when there is none): lets a caller skip the rest cheaply."""
+        if self.when is None:
+            return True
+        env = _guard_env(self, metrics, params)
+        for name, expr in self.lets:
+            if name in self.when_lets:
+                env[name] = expr.evaluate(env, history)
+        return self.when.evaluate(env, history)
+
+    def evaluate_vectorised(self, metrics: Mapping[str, Any], params: Mapping[str, Any] | None = None) -> tuple[Any, Any]:
+        """(applies, holds) over stacked values, with no Python branching on tensors.
+
+        Used for deferred step checks: every pending step is one row, so one pass
+        of tensor ops checks them all. Not for invariants that read history.
+        """
+        env = _guard_env(self, metrics, params)
+        for name, expr in self.lets:
+            env[name] = expr.evaluate(env, None)
+        applies = True if self.when is None else self.when.evaluate(env, None)
+        return applies, self.check.evaluate(env, None)
+
+
+def _guard_env(self: "CompiledInvariant", metrics: Mapping[str, Any], params: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {**dict(self.defaults), **self.regime.params(), **(params or {}), **metrics}
+
 
 def _order_lets(inv: Invariant, compiled: dict[str, Expression]) -> list[str]:
     order: list[str] = []

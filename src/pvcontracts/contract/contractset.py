@@ -1,0 +1,62 @@
+"""Load a set of contracts for enforcement: the runtime refuses what `pv validate` would refuse to load.
+
+Schema errors and expressions outside the language stop the load with a
+ContractLoadError carrying the diagnostics; cross-contract linting stays the
+validator's job.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Iterable
+
+from pvcontracts.contract.loading import discover, load_contract_file
+from pvcontracts.contract.model import Contract
+from pvcontracts.diagnostic import Severity
+from pvcontracts.errors import ContractLoadError
+
+
+def shipped_contracts_dir() -> Path:
+    """The training contracts that ship with pv-contracts (``contracts/`` of the source tree)."""
+    packaged = Path(str(resources.files("pvcontracts").joinpath("shipped")))
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[3] / "contracts"
+
+
+def load_contracts(path: Path | str | None = None, select: Iterable[str] | None = None,
+                   include_drafts: bool = True) -> list[Contract]:
+    """Contracts under ``path`` (default: the shipped ones), optionally only the ids in ``select``.
+
+    Deprecated contracts are never enforced; drafts are, unless ``include_drafts`` is false.
+    """
+    root = Path(path) if path is not None else shipped_contracts_dir()
+    files, problems = discover([root])
+    if problems or not files:
+        raise ContractLoadError(f"no contracts found in {root}", problems)
+    contracts: list[Contract] = []
+    errors = []
+    for f in files:
+        loaded = load_contract_file(f)
+        errors.extend(d for d in loaded.diagnostics if d.severity == Severity.ERROR)
+        if loaded.contract is not None:
+            contracts.append(loaded.contract)
+    if errors:
+        first = errors[0]
+        raise ContractLoadError(f"{len(errors)} error(s) in contracts, first: {first.file}:{first.line}:"
+                                f"{first.column}: {first.message} (run `pv validate {root}`)", errors)
+    wanted = set(select) if select is not None else None
+    if wanted is not None:
+        known = {c.id for c in contracts}
+        unknown = sorted(wanted - known)
+        if unknown:
+            raise ContractLoadError(f"unknown contract id(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    out = []
+    for c in contracts:
+        if wanted is not None and c.id not in wanted:
+            continue
+        if c.status == "deprecated" or (c.status == "draft" and not include_drafts):
+            continue
+        out.append(c)
+    return out

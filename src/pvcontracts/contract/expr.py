@@ -45,13 +45,13 @@ _FUNCTION_LIST = (
     FunctionSpec("floor", 1, 1, False, "floor(x)", "round down"),
     FunctionSpec("ceil", 1, 1, False, "ceil(x)", "round up"),
     FunctionSpec("cos", 1, 1, False, "cos(x)", "cosine, x in radians"),
-    FunctionSpec("where", 3, 3, False, "where(cond, a, b)", "a where cond holds, else b (both are evaluated)"),
+    FunctionSpec("where", 3, 3, False, "where(cond, a, b)", "a where cond holds, else b; on tensors both are evaluated"),
     FunctionSpec("clamp", 3, 3, False, "clamp(x, lo, hi)", "x limited to [lo, hi]"),
     FunctionSpec("prev", 1, 1, True, "prev(metric)", "the metric's value at the previous evaluation of this boundary"),
     FunctionSpec("first", 1, 1, True, "first(metric)", "the metric's first observed value at this boundary"),
-    FunctionSpec("window_mean", 2, 2, True, "window_mean(metric, n)", "mean of the last n values (this one included)"),
-    FunctionSpec("window_min", 2, 2, True, "window_min(metric, n)", "smallest of the last n values (this one included)"),
-    FunctionSpec("window_max", 2, 2, True, "window_max(metric, n)", "largest of the last n values (this one included)"),
+    FunctionSpec("window_mean", 2, 2, True, "window_mean(metric, n)", "mean of the last n values (this one included); nan if any is nan"),
+    FunctionSpec("window_min", 2, 2, True, "window_min(metric, n)", "smallest of the last n values (this one included); nan if any is nan"),
+    FunctionSpec("window_max", 2, 2, True, "window_max(metric, n)", "largest of the last n values (this one included); nan if any is nan"),
 )
 FUNCTIONS: dict[str, FunctionSpec] = {f.name: f for f in _FUNCTION_LIST}
 
@@ -163,13 +163,28 @@ _TORCH_UNARY = {"ln": "log", "exp": "exp", "sqrt": "sqrt", "abs": "abs", "isfini
 
 def _apply_unary(name: str, x: Any) -> Any:
     if _is_host(x):
-        return _HOST_UNARY[name](x)
+        try:
+            return _HOST_UNARY[name](x)
+        except OverflowError:  # an int too large for a float
+            return _HOST_UNARY[name](_float(x))
     torch = _torch()
     if not isinstance(x, torch.Tensor):
         return _HOST_UNARY[name](float(x))
     if name in ("ln", "exp", "sqrt", "cos") and not x.dtype.is_floating_point:
         x = x.to(torch.get_default_dtype())
+    elif x.dtype == torch.bool and name not in ("isfinite", "isnan"):
+        x = x.to(torch.int64)  # as on the host, where abs(True) is 1; torch has no abs or floor of bool
     return getattr(torch, _TORCH_UNARY[name])(x)
+
+
+def _numeric(x: Any) -> Any:
+    """Booleans as integers for arithmetic: the host reads True as 1, torch refuses `-` on bools."""
+    if isinstance(x, bool):
+        return int(x)
+    dtype = None if _is_host(x) else getattr(x, "dtype", None)
+    if dtype is not None and dtype is _torch().bool:
+        return x.to(_torch().int64)
+    return x
 
 
 def _apply_extreme(name: str, *xs: Any) -> Any:
@@ -189,7 +204,9 @@ def _apply_where(cond: Any, a: Any, b: Any) -> Any:
     if tensor is None:
         return a if cond else b
     torch = _torch()
-    like = _first_tensor((a, b)) if _first_tensor((a, b)) is not None else torch.zeros((), dtype=torch.get_default_dtype(), device=tensor.device)
+    like = _first_tensor((a, b))
+    if like is None:  # only the condition is a tensor: results take its float dtype (or the default), and device
+        like = tensor
     return torch.where(_as_bool_tensor(cond, tensor), _as_tensor_like(a, like), _as_tensor_like(b, like))
 
 
@@ -207,10 +224,31 @@ def _as_bool_tensor(value: Any, like: Any) -> Any:
     return torch.as_tensor(bool(value), device=like.device)
 
 
+def _float(x: Any) -> float:
+    """A host number as a float; an int too large for one is +-inf, as IEEE arithmetic would have it."""
+    try:
+        return float(x)
+    except OverflowError:
+        return math.inf if x > 0 else -math.inf
+
+
+def _host_arith(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """Exact int arithmetic while it fits; an int too large for a float that meets one becomes +-inf."""
+    def apply(a: Any, b: Any) -> Any:
+        try:
+            return fn(a, b)
+        except OverflowError:  # only host numbers raise it; tensors saturate on their own
+            return fn(_float(a), _float(b))
+
+    return apply
+
+
 def _div(a: Any, b: Any) -> Any:
     if _is_host(a) and _is_host(b):
         try:
             return a / b
+        except OverflowError:
+            return _div(_float(a), _float(b))
         except ZeroDivisionError:
             if a == 0 or (isinstance(a, float) and math.isnan(a)):
                 return math.nan
@@ -218,10 +256,33 @@ def _div(a: Any, b: Any) -> Any:
     return a / b
 
 
+def _integer_safe(a: Any, b: Any) -> tuple[Any, Any]:
+    """Integer tensors as floats for // and %, unless the divisor is a nonzero host number.
+
+    torch raises on an integer division by zero where the host gives inf or nan; a nonzero
+    host divisor (``step % 100``) keeps exact integer arithmetic.
+    """
+    if _is_host(b) and b != 0:
+        return a, b
+    torch = _torch()
+
+    def exact(x: Any) -> Any:  # float64 holds every counter below 2**53 exactly; MPS has no float64
+        if isinstance(x, torch.Tensor) and not x.dtype.is_floating_point:
+            return x.to(torch.float64 if x.device.type != "mps" else torch.float32)
+        return x
+
+    return exact(a), exact(b)
+
+
 def _floordiv(a: Any, b: Any) -> Any:
     if _is_host(a) and _is_host(b):
-        q = _div(a, b)
-        return math.floor(q) if isinstance(q, float) and math.isfinite(q) else (q if isinstance(q, float) else a // b)
+        if b == 0:  # Python raises; torch (and IEEE division, floored) give +-inf, or nan for 0 // 0
+            return _div(a, b)
+        try:
+            return a // b  # exact on ints; on floats Python's rule, which torch.floor_divide follows (inf // 2 is nan)
+        except OverflowError:
+            return _floordiv(_float(a), _float(b))
+    a, b = _integer_safe(a, b)
     return a // b
 
 
@@ -229,29 +290,45 @@ def _mod(a: Any, b: Any) -> Any:
     if _is_host(a) and _is_host(b):
         try:
             return a % b
+        except OverflowError:
+            return _mod(_float(a), _float(b))
         except ZeroDivisionError:
             return math.nan
+    a, b = _integer_safe(a, b)
     return a % b
+
+
+# int ** int stays an exact int while it surely fits in int64 (so a tensor can take it too); beyond, it is
+# computed in floats (inf when too large), which also means 9 ** 9 ** 9 can never hang the host.
+_EXACT_POW_BITS = 63
 
 
 def _pow(a: Any, b: Any) -> Any:
     if _is_host(a) and _is_host(b):
+        if isinstance(a, int) and isinstance(b, int) and 0 <= b and max(a.bit_length(), 1) * b <= _EXACT_POW_BITS:
+            return a ** b
+        fa, fb = _float(a), _float(b)
         try:
-            result = a ** b
+            result = fa ** fb
         except OverflowError:
-            return math.inf
-        except ZeroDivisionError:
-            return math.inf
+            return -math.inf if fa < 0 and fb.is_integer() and fb % 2 == 1 else math.inf
+        except ZeroDivisionError:  # 0 ** negative: IEEE keeps the zero's sign for an odd integer power
+            return math.copysign(math.inf, fa) if fb.is_integer() and fb % 2 == 1 else math.inf
         if isinstance(result, complex):
             return math.nan
         return result
+    if _is_host(b):  # torch takes a shortcut for a Python exponent of 0.5 that gives (-inf) ** 0.5 = nan
+        b = _as_tensor_like(b, a)
+    torch = _torch()
+    if isinstance(a, torch.Tensor) and not a.dtype.is_floating_point and not b.dtype.is_floating_point:
+        a = a.to(torch.get_default_dtype())  # torch refuses integers to negative integer powers
     return a ** b
 
 
 _BINOPS: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: lambda a, b: a + b,
-    ast.Sub: lambda a, b: a - b,
-    ast.Mult: lambda a, b: a * b,
+    ast.Add: _host_arith(lambda a, b: a + b),
+    ast.Sub: _host_arith(lambda a, b: a - b),
+    ast.Mult: _host_arith(lambda a, b: a * b),
     ast.Div: _div,
     ast.FloorDiv: _floordiv,
     ast.Mod: _mod,
@@ -364,7 +441,7 @@ class _Compiler:
     def _UnaryOp(self, node: ast.UnaryOp) -> Callable[..., Any]:
         operand = self.compile(node.operand)
         if isinstance(node.op, ast.USub):
-            return lambda env, hist: -operand(env, hist)
+            return lambda env, hist: -_numeric(operand(env, hist))
         if isinstance(node.op, ast.UAdd):
             return operand
         if isinstance(node.op, ast.Not):
@@ -382,7 +459,7 @@ class _Compiler:
             raise self.fail("PV402", node, f"operator {type(node.op).__name__} is not allowed",
                             "use and/or/not for logic; bitwise operators are not part of the language")
         left, right = self.compile(node.left), self.compile(node.right)
-        return lambda env, hist: fn(left(env, hist), right(env, hist))
+        return lambda env, hist: fn(_numeric(left(env, hist)), _numeric(right(env, hist)))
 
     def _BoolOp(self, node: ast.BoolOp) -> Callable[..., Any]:
         parts = [self.compile(v) for v in node.values]
@@ -401,6 +478,8 @@ class _Compiler:
                     result = part(env, hist)
                     if _is_host_value(result) or isinstance(result, bool):
                         result = bool(result)
+                    else:  # `1 and x` is a truth value, as on the host, not x itself
+                        result = _as_bool_tensor(result, result)
                     continue
                 result = _logical(op, result, part(env, hist))
             return bool(result) if _is_host_value(result) else result
@@ -481,7 +560,15 @@ class _Compiler:
             return lambda env, hist: _apply_extreme(name, *[a(env, hist) for a in args])
         if name == "where":
             c, a, b = args
-            return lambda env, hist: _apply_where(c(env, hist), a(env, hist), b(env, hist))
+
+            def choose(env: Mapping[str, Any], hist: Any) -> Any:
+                cond = c(env, hist)
+                if _is_host_value(cond) or isinstance(cond, bool):
+                    # A host condition picks one branch, so where(epoch == 0, 0, prev(x)) never reads missing history.
+                    return a(env, hist) if cond else b(env, hist)
+                return _apply_where(cond, a(env, hist), b(env, hist))
+
+            return choose
         if name == "clamp":
             x, lo, hi = args
             return lambda env, hist: _apply_clamp(x(env, hist), lo(env, hist), hi(env, hist))
@@ -560,6 +647,20 @@ class Expression:
 
 
 MAX_EXPRESSION_CHARS = 2_000
+# Compiled expressions evaluate by recursion, one frame or two per level. A fixed bound keeps that far
+# below Python's recursion limit wherever evaluate() is called from, and makes whether an expression
+# parses independent of how deep the caller's stack happens to be.
+MAX_NESTING = 100
+
+
+def _too_deep(tree: ast.AST) -> ast.AST | None:
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            return node
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return None
 
 
 def parse_expression(text: str | int | float) -> Expression:
@@ -579,7 +680,10 @@ def parse_expression(text: str | int | float) -> Expression:
     except SyntaxError as exc:
         starts = _line_starts(source)
         line = (exc.lineno or 1) - 1
-        col = max((exc.offset or 1) - 1, 0)
+        if exc.offset:
+            col = max(exc.offset - 1, 0)
+        else:  # CPython gives no column for an unexpected end of input: point at the end of that line
+            col = len(source.split("\n")[line]) if line < len(starts) else 0
         offset = lead + (starts[line] if line < len(starts) else 0) + col
         hint = None
         if "=" in source and "==" not in source and "<=" not in source and ">=" not in source:
@@ -587,6 +691,10 @@ def parse_expression(text: str | int | float) -> Expression:
         raise ExpressionError("PV401", f"invalid expression syntax: {exc.msg}", offset, hint) from None
     except (ValueError, RecursionError, MemoryError) as exc:
         raise ExpressionError("PV401", f"invalid expression: {exc}", lead) from None
+    deep = _too_deep(tree.body)
+    if deep is not None:
+        raise ExpressionError("PV401", f"expression nests more than {MAX_NESTING} levels deep",
+                              lead + _offset_of(deep, _line_starts(source)), "split it into lets")
     compiler = _Compiler(source)
     try:
         fn = compiler.compile(tree.body)

@@ -36,6 +36,8 @@ def discover(paths: list[Path]) -> tuple[list[Path], list[Diagnostic]]:
                     if name.endswith(CONTRACT_SUFFIXES) and not name.startswith("."):
                         p = Path(dirpath) / name
                         found[str(p)] = p
+        elif os.path.lexists(path):  # a FIFO, device or dangling link named explicitly: read_bytes says why not
+            found[str(path)] = path
         else:
             problems.append(make("PV010", str(path), 0, 0, f"no such file or directory: {path}"))
     return [found[k] for k in sorted(found)], problems
@@ -57,19 +59,31 @@ def read_bytes(path: Path, display: str, max_bytes: int = DEFAULT_MAX_BYTES) -> 
     import stat
 
     try:
-        st = os.stat(path)
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it. Checking the
+        # open descriptor, not the path, leaves no window for the file to be swapped in between.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except OSError as exc:
         return None, [make("PV001", display, 0, 0, f"cannot read file: {exc.strerror or exc}")]
-    if not stat.S_ISREG(st.st_mode):
-        return None, [make("PV001", display, 0, 0, "not a regular file")]
-    if st.st_size > max_bytes:
-        return None, [make("PV001", display, 0, 0, f"file is {st.st_size} bytes, over the limit of {max_bytes}",
-                           "contracts are a few KB; raise --max-bytes only if this one really must be this big")]
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(max_bytes + 1)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None, [make("PV001", display, 0, 0, "not a regular file")]
+        if st.st_size > max_bytes:
+            return None, [make("PV001", display, 0, 0, f"file is {st.st_size} bytes, over the limit of {max_bytes}",
+                               "contracts are a few KB; raise --max-bytes only if this one really must be this big")]
+        chunks: list[bytes] = []
+        left = max_bytes + 1  # one byte past the limit tells a file that grew since fstat
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 16))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        raw = b"".join(chunks)
     except OSError as exc:
         return None, [make("PV001", display, 0, 0, f"cannot read file: {exc.strerror or exc}")]
+    finally:
+        os.close(fd)
     if len(raw) > max_bytes:
         return None, [make("PV001", display, 0, 0, f"file is over the limit of {max_bytes} bytes")]
     return raw, []
@@ -87,7 +101,10 @@ def parse_contract_bytes(raw: bytes, display: str) -> tuple[LoadedYaml | None, l
         kind = "a list" if isinstance(doc.data, list) else "a single value"
         return None, problems + [make("PV008", display, 1, 1, f"a contract is a mapping of fields, not {kind}",
                                       "start the file with 'schema_version: 1'")]
-    return doc, problems + schema_diagnostics(doc)
+    # A value the loader refused (a custom tag, `yes`, a merge key) already has its diagnostic;
+    # the schema's complaint about the same node is a cascade with a misleading hint.
+    refused = {(d.line, d.column) for d in problems}
+    return doc, problems + [d for d in schema_diagnostics(doc) if (d.line, d.column) not in refused]
 
 
 def load_contract_bytes(raw: bytes, display: str, digest: str | None = None) -> LoadedFile:

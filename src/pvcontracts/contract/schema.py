@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import re
 from importlib import resources
 from typing import Any, Callable
 
@@ -40,14 +41,30 @@ def contract_schema() -> dict[str, Any]:
 def _fast_validator() -> Callable[[Any], Any]:
     import fastjsonschema
 
-    return fastjsonschema.compile(contract_schema())
+    # a copy: fastjsonschema rewrites every $ref in place to an absolute URI, and contract_schema() is shared
+    return fastjsonschema.compile(json.loads(schema_text()))
+
+
+@functools.lru_cache(maxsize=None)
+def _ecma_regex(pattern: str) -> "re.Pattern[str]":
+    # JSON Schema patterns are ECMA-262, where `$` matches only at the very end; Python's `$` also
+    # matches before a final newline, so "1.0.0\n" would pass the full validator but not the fast one.
+    return re.compile(re.sub(r"(?<!\\)\$", r"\\Z", pattern))
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+    from jsonschema.exceptions import ValidationError
+
+    if validator.is_type(instance, "string") and not _ecma_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
 @functools.lru_cache(maxsize=None)
 def _full_validator() -> Any:
     import jsonschema
 
-    return jsonschema.Draft202012Validator(contract_schema())
+    cls = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _pattern})
+    return cls(contract_schema())
 
 
 def _describe(value: Any) -> str:
@@ -71,16 +88,23 @@ def _field_name(path: tuple[Any, ...]) -> str:
 
 
 def _deepest(error: Any) -> list[Any]:
-    """Pick the most specific sub-errors of an anyOf/oneOf, as jsonschema's best_match does."""
+    """Pick the most specific sub-error of an anyOf/oneOf, as best_match does when it descends.
+
+    That is the *smallest* by jsonschema's relevance key: the deepest error, and
+    among equals one from the branch of the instance's own type, so a mapping
+    under ``let`` is judged as regime-keyed, not as "not text". (Calling
+    best_match on the context itself takes the largest, the opposite branch.)
+    """
     if not error.context:
         return [error]
-    from jsonschema.exceptions import best_match
+    from jsonschema.exceptions import relevance
 
-    best = best_match(error.context)
-    return _deepest(best) if best is not None else [error]
+    return _deepest(min(error.context, key=relevance))
 
 
 def _type_hint(doc: LoadedYaml, path: tuple[Any, ...], expected: Any, value: Any) -> str | None:
+    if value is None and not doc.scalar_text(path):  # `title:` with nothing after the colon
+        return "the value is empty; write one after the colon"
     raw = doc.scalar_text(path)
     wants_text = expected == "string" or (isinstance(expected, list) and "string" in expected)
     if wants_text and raw is not None and not isinstance(value, str):
@@ -141,6 +165,11 @@ def _error_diagnostics(doc: LoadedYaml, error: Any) -> list[Diagnostic]:
                 "^[a-z][a-z0-9]*(-": "a kebab-case id like training-loop-pretrain-v1",
                 "^[a-z_][a-z0-9_]*$": "a snake_case name like vocab_size"}
         desc = next((v for k, v in what.items() if error.validator_value.startswith(k)), f"text matching {error.validator_value}")
+        if "propertyNames" in error.absolute_schema_path and isinstance(error.instance, str):
+            # the offending value is a key of the mapping at `path`: point at it, and say so
+            line, col = doc.position(path + (error.instance,), key=True)
+            return [make("PV104", file, line, col, f"key {error.instance!r} in {_field_name(path)} is not "
+                         f"{desc}", None, path + (error.instance,))]
         return [make("PV104", file, line, col, f"{_field_name(path)} is {error.instance!r}; expected {desc}", None, path)]
     return [make("PV104", file, line, col, f"{_field_name(path)}: {error.message}", None, path)]
 
@@ -152,10 +181,16 @@ def schema_diagnostics(doc: LoadedYaml) -> list[Diagnostic]:
     try:
         _fast_validator()(doc.data)
         return []
-    except fastjsonschema.JsonSchemaException:
-        pass
+    except fastjsonschema.JsonSchemaException as exc:
+        fast_error = exc
     out: list[Diagnostic] = []
     for error in _full_validator().iter_errors(doc.data):
         for specific in _deepest(error):
             out.extend(_error_diagnostics(doc, specific))
+    out = list(dict.fromkeys(out))  # `required` reports once per missing field, and each names them all
+    if not out:  # the two validators disagree: never let a document the fast one refused through unreported
+        path = tuple(int(p) if isinstance(p, str) and p.isdigit() else p  # fastjsonschema spells indexes as text
+                     for p in getattr(fast_error, "path", ())[1:])
+        line, col = doc.position(path)
+        out.append(make("PV104", doc.file, line, col, f"{_field_name(path)}: {fast_error.message}", None, path))
     return out

@@ -76,17 +76,57 @@ class LoadedYaml:
     def expression_position(self, path: Path_, offset: int) -> tuple[int, int]:
         """Position of character ``offset`` inside the string scalar at ``path``.
 
-        Exact for single-line plain and quoted scalars (the common case); for
-        block scalars it points at the first content line.
+        Walks the source so that escapes (``\\"``, ``''``), a block scalar's
+        indentation and line breaks are accounted for. Exact for single-line
+        scalars and literal blocks; a folded line counts as one character.
         """
         _, node = self.node_at(path)
         if not isinstance(node, yaml.ScalarNode):
             return self.position(path)
         mark = node.start_mark
+        lines = self.text.split("\n")
         if node.style in ("|", ">"):
-            return (mark.line + 2, 1 + offset)
-        quote = 1 if node.style in ("'", '"') else 0
-        return (mark.line + 1, mark.column + 1 + quote + offset)
+            return _block_position(lines, mark.line + 1, node.end_mark.line, offset)
+        quote = node.style if node.style in ("'", '"') else None
+        line = lines[mark.line] if mark.line < len(lines) else ""
+        if quote is not None and line[mark.column:mark.column + 1] != quote:
+            # the source does not look as expected (an exotic line break); stay on the first line
+            return (mark.line + 1, mark.column + 2 + offset)
+        return _flow_position(lines, mark.line, mark.column + (1 if quote else 0), quote, offset)
+
+
+def _flow_position(lines: list[str], line_no: int, col: int, quote: str | None, offset: int) -> tuple[int, int]:
+    """Walk ``offset`` characters of a plain or quoted scalar's value through its source text."""
+    remaining = offset
+    text = lines[line_no].rstrip("\r") if line_no < len(lines) else ""
+    while remaining > 0:
+        if col >= len(text):  # a line break inside a flow scalar folds to one character
+            if line_no + 1 >= len(lines):
+                break
+            line_no += 1
+            text = lines[line_no].rstrip("\r")
+            col = len(text) - len(text.lstrip(" \t"))
+        elif quote == '"' and text[col] == "\\":
+            col += {"x": 4, "u": 6, "U": 10}.get(text[col + 1:col + 2], 2)
+        elif quote == "'" and text.startswith("''", col):
+            col += 2
+        else:
+            col += 1
+        remaining -= 1
+    return (line_no + 1, col + 1)
+
+
+def _block_position(lines: list[str], first: int, last: int, offset: int) -> tuple[int, int]:
+    """Walk ``offset`` characters of a block scalar's lines ``first..last``, indented like the first non-blank one."""
+    content = [line.rstrip("\r") for line in lines[first:last + 1]]
+    indent = next((len(t) - len(t.lstrip(" ")) for t in content if t.strip()), 0)
+    remaining = offset
+    for i, text in enumerate(content):
+        body = text[indent:]
+        if remaining <= len(body):
+            return (first + i + 1, indent + 1 + remaining)
+        remaining -= len(body) + 1  # a literal line break, or the space a folded one becomes
+    return (first + 1, indent + 1)
 
 
 class _Constructor(_Parser):
@@ -101,15 +141,29 @@ class _Constructor(_Parser):
         mark = node.start_mark
         self.problems.append(make(code, self.file, mark.line + 1, mark.column + 1, message, hint))
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError, IndexError, KeyError, TypeError) as exc:  # `!!int abc`, `!!bool`, 5000 digits
+            self.recursive_objects.pop(node, None)
+            self._diag("PV003", node, f"invalid YAML value: {exc}", "quote the value if it is meant as text")
+            return None
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        if not isinstance(node, yaml.MappingNode):  # pragma: no cover - guarded by the composer
-            return {}
+        if not isinstance(node, yaml.MappingNode):  # an explicit tag: `!!map x`, `!!map [1]`
+            raise yaml.constructor.ConstructorError(None, None, f"expected a mapping node, but found {node.id}",
+                                                    node.start_mark)
         mapping: dict[Any, Any] = {}
         seen: dict[Any, yaml.Node] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 self._diag("PV009", key_node, "YAML merge keys ('<<') are not part of the contract format",
                            "write the fields out; anchors and aliases of whole values are fine")
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):  # `? [a, b]`: a list or mapping as a key
+                kind = "list" if isinstance(key_node, yaml.SequenceNode) else "mapping"
+                self._diag("PV009", key_node, f"a {kind} used as a mapping key is not part of the contract format",
+                           "keys are plain text, like the field names of the format")
                 continue
             key = self.construct_object(key_node, deep=deep)
             if not isinstance(key, str):
@@ -162,7 +216,8 @@ def decode_text(raw: bytes, display: str) -> tuple[str | None, list[Diagnostic]]
     except UnicodeDecodeError as exc:
         before = raw[: exc.start]
         line = before.count(b"\n") + 1
-        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        # everything before exc.start decoded fine, so the column can count characters like an editor does
+        column = len(before[before.rfind(b"\n") + 1:].decode("utf-8")) + 1
         return None, [make("PV002", display, line, column,
                            f"byte 0x{raw[exc.start]:02x} is not valid UTF-8 ({exc.reason})",
                            "save the file as UTF-8")]
@@ -175,9 +230,13 @@ def decode_text(raw: bytes, display: str) -> tuple[str | None, list[Diagnostic]]
 
 
 def _depth_bound(text: str) -> int:
-    """A cheap upper bound on nesting depth: flow brackets plus the longest line (block nesting needs columns)."""
+    """A cheap upper bound on nesting depth: flow brackets plus the longest line.
+
+    Block nesting needs a column per level (a mapping in a mapping is indented
+    by as little as one space), so the longest line, not half of it, bounds it.
+    """
     longest = max((len(line) for line in text.splitlines()), default=0)
-    return text.count("[") + text.count("{") + longest // 2 + 1
+    return text.count("[") + text.count("{") + longest + 1
 
 
 def _check_depth(text: str, file: str) -> Diagnostic | None:
@@ -231,23 +290,26 @@ def _alias_expansion(root: yaml.Node, limit: int) -> bool:
     return size(root) > limit
 
 
-def _depth_of(node: yaml.Node, limit: int) -> bool:
-    """True when the composed tree nests deeper than ``limit`` (aliases included)."""
-    stack = [(node, 1)]
-    seen: set[tuple[int, int]] = set()
+def _too_deep(node: yaml.Node, limit: int) -> yaml.Node | None:
+    """The first collection nested inside more than ``limit`` collections (aliases followed), or None.
+
+    Counts collections only, as the event scan in :func:`_check_depth` does, so
+    both report the same limit at the same node.
+    """
+    collections = (yaml.MappingNode, yaml.SequenceNode)
+    stack = [(node, 1)] if isinstance(node, collections) else []
+    seen: set[tuple[int, int]] = set()  # an aliased subtree is walked once per depth it appears at
     while stack:
         current, depth = stack.pop()
         if depth > limit:
-            return True
+            return current
         marker = (id(current), depth)
         if marker in seen:
             continue
         seen.add(marker)
-        if isinstance(current, yaml.MappingNode):
-            stack.extend((v, depth + 1) for _, v in current.value)
-        elif isinstance(current, yaml.SequenceNode):
-            stack.extend((v, depth + 1) for v in current.value)
-    return False
+        items = current.value if isinstance(current, yaml.SequenceNode) else [c for pair in current.value for c in pair]
+        stack.extend((c, depth + 1) for c in reversed(items) if isinstance(c, collections))  # document order first
+    return None
 
 
 def _yaml_error(exc: yaml.YAMLError, file: str, text: str) -> Diagnostic:
@@ -291,18 +353,23 @@ def load_yaml_text(text: str, file: str) -> tuple[LoadedYaml | None, list[Diagno
         if root is None:
             return None, [make("PV008", file, 1, 1, "the file holds no YAML document",
                                "a contract starts with 'schema_version: 1'")]
-        if "&" in text:  # aliases need anchors; without '&' there is nothing to expand
-            if _alias_expansion(root, MAX_ALIAS_EXPANSION):
-                return None, [make("PV006", file, 1, 1,
-                                   f"aliases expand to more than {MAX_ALIAS_EXPANSION} nodes (an alias bomb?)",
-                                   "write the repeated values out, or alias less")]
-            if _depth_of(root, MAX_DEPTH):
-                return None, [make("PV007", file, 1, 1, f"collections nest deeper than {MAX_DEPTH} levels")]
+        # aliases need anchors; without '&' there is nothing to expand
+        if "&" in text and _alias_expansion(root, MAX_ALIAS_EXPANSION):
+            return None, [make("PV006", file, 1, 1,
+                               f"aliases expand to more than {MAX_ALIAS_EXPANSION} nodes (an alias bomb?)",
+                               "write the repeated values out, or alias less")]
+        # The event scan only runs past _SAFE_DEPTH_BOUND; the limit itself holds at every depth.
+        deep_node = _too_deep(root, MAX_DEPTH)
+        if deep_node is not None:
+            mark = deep_node.start_mark
+            return None, [make("PV007", file, mark.line + 1, mark.column + 1,
+                               f"collections nest deeper than {MAX_DEPTH} levels",
+                               "flatten the structure; contracts need only a few levels")]
         try:
             data = loader.construct_document(root)
         except yaml.YAMLError as exc:
             return None, [_yaml_error(exc, file, text)]
-        except (RecursionError, ValueError, OverflowError) as exc:
+        except (RecursionError, ValueError, OverflowError, IndexError, TypeError) as exc:
             return None, [make("PV003", file, 1, 1, f"invalid YAML value: {exc}")]
         problems = list(loader.problems)
     finally:

@@ -63,6 +63,15 @@ _METRICS: tuple[Metric, ...] = (
     Metric("initial_pairwise_pred_dist_mean", ("step_end",) + _EPOCH, "number", "pairwise_pred_dist_mean of the first observed batch"),
     Metric("kl_reg", ("step_end",) + _EPOCH, "number", "KL regulariser term"),
     Metric("pred_target_cosine", ("step_end",) + _EPOCH, "number", "mean cosine similarity of prediction and target"),
+    Metric("pred_target_dist_mean", ("step_end",) + _EPOCH, "number", "mean L2 distance between prediction and target"),
+    Metric("pred_target_correlation", ("step_end",) + _EPOCH, "number", "mean per-dimension Pearson correlation of prediction and target"),
+    # coverage provider detail
+    Metric("coverage_cumulative", _EPOCH + ("step_end",), "number", "fraction REAL since the provider was last reset"),
+    Metric("coverage_window", _EPOCH + ("step_end",), "number", "fraction REAL over the provider's last N batches"),
+    Metric("real_count", _EPOCH + ("step_end",), "number", "outputs tagged REAL in the batch"),
+    Metric("pinf_count", _EPOCH + ("step_end",), "number", "outputs tagged PINF in the batch"),
+    Metric("ninf_count", _EPOCH + ("step_end",), "number", "outputs tagged NINF in the batch"),
+    Metric("phi_count", _EPOCH + ("step_end",), "number", "outputs tagged PHI (rejected; NaN counts here) in the batch"),
     # checkpoint
     Metric("state_has_model", ("checkpoint",), "bool", "checkpoint holds the model state"),
     Metric("state_has_optimizer", ("checkpoint",), "bool", "checkpoint holds the optimizer state"),

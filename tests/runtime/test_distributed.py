@@ -443,6 +443,7 @@ def test_violations_of_different_invariants_on_different_ranks_reach_every_rank(
     assert r0["ledger_violations"] == both and r1["ledger_violations"] == both
 
 
+@pytest.mark.discharges(gate="GATE-DIST-001")
 def test_identical_replicas_pass(launch: Launch) -> None:
     r0, r1 = launch.scenario("identical_replicas")
     assert r0["raised"] is None and r1["raised"] is None
@@ -451,6 +452,7 @@ def test_identical_replicas_pass(launch: Launch) -> None:
     assert len(set(r0["checksums"])) == 3  # the weights did change between epochs: the checksum is not constant
 
 
+@pytest.mark.discharges(gate="GATE-DIST-001")
 def test_perturbed_replica_aborts_every_rank_at_the_same_epoch(launch: Launch) -> None:
     r0, r1 = launch.scenario("perturbed_replica")
     _same_decision(r0, r1)
@@ -478,6 +480,7 @@ def test_nan_val_loss_on_one_rank_aborts_both_at_that_epoch(launch: Launch) -> N
     assert r0["passed_epochs"] == r1["passed_epochs"] == [0]
 
 
+@pytest.mark.discharges(gate="GATE-DIST-002")
 def test_wrong_world_size_aborts_at_the_first_epoch(launch: Launch) -> None:
     r0, r1 = launch.scenario("wrong_world_size")
     _same_decision(r0, r1)

@@ -2,7 +2,9 @@
 
 Each invariant is evaluated once over stacked values (one row per step), and
 every invariant's "bad" rows travel to the host in one transfer per device:
-that read is the only synchronisation a sync point makes.
+that read is the only synchronisation a sync point makes. Checks that read
+history arrive already evaluated (their verdict computed on the device at the
+step itself); for them only the verdicts are stacked.
 """
 
 from __future__ import annotations
@@ -22,62 +24,87 @@ def _device_of(entries: Sequence[Any], names: Sequence[str]) -> torch.device:
 
 
 def _host_column(values: list[Any], device: torch.device) -> torch.Tensor:
-    column = torch.tensor(values)
-    if column.dtype == torch.float32:
-        column = column.to(torch.float64)  # host floats are doubles; keep their precision
+    if any(isinstance(v, float) for v in values):
+        column = torch.tensor(values, dtype=torch.float64)  # host floats are doubles: built as such, never via float32
+    else:
+        column = torch.tensor(values)  # bools stay bool, ints int64
     if device.type == "cpu":
         return column
     # Pinned memory + non_blocking: the copy is queued on the stream, the host does not wait.
     return column.pin_memory().to(device, non_blocking=True)
 
 
-def _stack(entries: Sequence[Any], names: Sequence[str], device: torch.device) -> dict[str, torch.Tensor] | None:
+def _stack(entries: Sequence[Any], names: Sequence[str], device: torch.device,
+           static: Mapping[str, Any]) -> dict[str, torch.Tensor] | None:
     stacked: dict[str, torch.Tensor] = {}
     for name in names:
-        values = [entry.env[name] for entry in entries]
+        # A step that did not pass the name reads the param of that name (checked when it was queued).
+        values = [entry.env[name] if name in entry.env else static[name] for entry in entries]
         if all(isinstance(v, (bool, int, float)) for v in values):
             stacked[name] = _host_column(values, device)
             continue
         tensors = []
         for v in values:
             if isinstance(v, torch.Tensor):
-                if v.numel() != 1:
-                    return None  # non-scalar metrics: rows would not broadcast; evaluate one by one
-                tensors.append(v.detach().reshape(()).to(device))
+                if v.dim() != 0:
+                    if v.numel() != 1:
+                        return None  # non-scalar metrics: rows would not broadcast; evaluate one by one
+                    v = v.reshape(())
+                if v.device != device:
+                    v = v.to(device)
+                tensors.append(v)
             else:
                 tensors.append(torch.as_tensor(v, device=device))
-        dtype = tensors[0].dtype
-        for t in tensors[1:]:
-            dtype = torch.promote_types(dtype, t.dtype)
-        stacked[name] = torch.stack([t.to(dtype) for t in tensors])
+        stacked[name] = torch.stack(tensors)  # promotes mixed dtypes as arithmetic would
     return stacked
+
+
+def _flag(value: Any, device: torch.device) -> torch.Tensor:
+    """One row's truth as a 0-d bool tensor on ``device``: all elements true, as the host reads a check."""
+    if not isinstance(value, torch.Tensor):
+        return torch.tensor(bool(value), device=device)
+    if value.dtype != torch.bool:
+        value = value != 0  # a number's truth; NaN is true, as bool(nan) is on the host
+    return value.all().to(device)
+
+
+def _rows(value: Any, n: int, device: torch.device) -> torch.Tensor:
+    """Per-row truth of a vectorised result: a host value holds for every row, a tensor row by row."""
+    if not isinstance(value, torch.Tensor):
+        return torch.tensor(bool(value), device=device).expand(n)
+    if value.dtype != torch.bool:
+        value = value != 0
+    if value.numel() == 1:  # read only params and constants: one verdict for every row
+        return value.reshape(()).expand(n)
+    return value.reshape(n, -1).all(dim=1)
 
 
 def _bad_rows(check: Any, entries: Sequence[Any], params: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
     compiled = check.compiled
-    names = sorted(n for n in compiled.names() if n in entries[0].env)
-    device = _device_of(entries, names)
     n = len(entries)
-    stacked = _stack(entries, names, device)
+    if entries[0].result is not None:  # evaluated at the step (history checks): stack the verdicts
+        device = next((v.device for e in entries for v in e.result if isinstance(v, torch.Tensor)), torch.device("cpu"))
+        applies_t = torch.stack([_flag(e.result[0], device) for e in entries])
+        holds_t = torch.stack([_flag(e.result[1], device) for e in entries])
+        return applies_t & ~holds_t, applies_t
+    names = sorted(n for n in check.names if any(n in entry.env for entry in entries))
+    device = _device_of(entries, names)
+    stacked = _stack(entries, names, device, check.static_env)
     if stacked is not None:
         applies, holds = compiled.evaluate_vectorised(stacked, params)
-        applies_t = torch.as_tensor(applies, device=device).reshape(-1).expand(n) if not isinstance(applies, torch.Tensor) \
-            else applies.reshape(n, -1).all(dim=1)
-        holds_t = torch.as_tensor(holds, device=device).reshape(-1).expand(n) if not isinstance(holds, torch.Tensor) \
-            else holds.reshape(n, -1).all(dim=1)
+        applies_t, holds_t = _rows(applies, n, device), _rows(holds, n, device)
         return applies_t & ~holds_t, applies_t
     rows_bad, rows_applies = [], []
     for entry in entries:  # the slow path: one evaluation per pending step, still no host read
         applies, holds = compiled.evaluate_vectorised(entry.env, params)
-        a = torch.as_tensor(applies, device=device).all()
-        h = torch.as_tensor(holds, device=device).all()
+        a, h = _flag(applies, device), _flag(holds, device)
         rows_bad.append(a & ~h)
         rows_applies.append(a)
     return torch.stack(rows_bad), torch.stack(rows_applies)
 
 
-def evaluate_pending(pending: Sequence[Any], params: Mapping[str, Any]) -> Iterator[tuple[Any, Any, int]]:
-    """For each check with pending rows: (check, first violating entry or None, rows where it applied)."""
+def evaluate_pending(pending: Sequence[Any], params: Mapping[str, Any]) -> Iterator[tuple[Any, list[Any], int]]:
+    """For each check with pending rows: (check, every violating entry in step order, rows where it applied)."""
     groups: dict[int, tuple[Any, list[Any]]] = {}
     for entry in pending:
         groups.setdefault(id(entry.check), (entry.check, []))[1].append(entry)
@@ -90,13 +117,15 @@ def evaluate_pending(pending: Sequence[Any], params: Mapping[str, Any]) -> Itera
         by_device.setdefault(rows.device, []).append(i)
     host_rows: dict[int, list[list[bool]]] = {}
     for device, indexes in by_device.items():
-        sizes = [results[i][2].shape[1] for i in indexes]
-        flat = torch.cat([results[i][2] for i in indexes], dim=1).cpu()  # the one sync of this sync point
+        flat = torch.cat([results[i][2] for i in indexes], dim=1)
+        # The one sync of this sync point (per device): every check's flags in one transfer.
+        rows = flat.cpu().tolist()
         offset = 0
-        for i, size in zip(indexes, sizes):
-            host_rows[i] = flat[:, offset:offset + size].tolist()
+        for i in indexes:
+            size = results[i][2].shape[1]
+            host_rows[i] = [rows[0][offset:offset + size], rows[1][offset:offset + size]]
             offset += size
     for i, (check, entries, _) in enumerate(results):
         bad_row, applies_row = host_rows[i]
-        first = next((entries[j] for j, is_bad in enumerate(bad_row) if is_bad), None)
-        yield check, first, sum(1 for a in applies_row if a)
+        bad = [entries[j] for j, is_bad in enumerate(bad_row) if is_bad]
+        yield check, bad, sum(1 for a in applies_row if a)

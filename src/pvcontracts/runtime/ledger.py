@@ -2,8 +2,10 @@
 
 Each record is one line written with a single ``os.write`` on an O_APPEND
 descriptor, so a killed process leaves whole lines behind (a torn tail, if a
-kill lands mid-write on an exotic filesystem, is skipped by the reader).
-``pv check`` can later include a ledger as runtime evidence.
+kill lands mid-write of a large record, is skipped by the reader; a ledger
+reopened after such a kill first ends the torn line, so the next record starts
+on a line of its own). ``pv check`` can later include a ledger as runtime
+evidence.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ class Ledger:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        if _ends_torn(self.path):
+            os.write(self._fd, b"\n")  # isolate a torn tail left by a killed writer: it stays one bad line
 
     def write(self, record: dict[str, Any]) -> None:
         if self._fd is None:
@@ -46,6 +50,15 @@ class Ledger:
         self.close()
 
 
+def _ends_torn(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        if fh.tell() == 0:
+            return False
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) != b"\n"
+
+
 def _finite(value: Any) -> Any:
     """Strict JSON has no NaN or Infinity: write them as strings so every JSON tool reads the ledger."""
     if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
@@ -58,7 +71,7 @@ def _finite(value: Any) -> Any:
 
 
 def read_ledger(path: Path | str) -> Iterator[dict[str, Any]]:
-    """Records of a ledger, skipping a torn last line."""
+    """Records of a ledger, skipping a torn last line (and a torn line a later writer isolated)."""
     with open(path, "rb") as fh:
         for raw in fh:
             if not raw.endswith(b"\n"):

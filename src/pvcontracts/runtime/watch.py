@@ -5,19 +5,45 @@ post-hook on the optimizer, so a team gets grad norm, applied LR, step
 counts and gradient hygiene without threading values by hand. Every metric
 stays a device tensor or a host number the hooks already had: no hook reads a
 tensor back to the host.
+
+What each metric means, exactly:
+
+- ``grad_norm``: the global L2 norm of the gradients as ``optimizer.step()`` finds
+  them, computed like ``clip_grad_norm_`` (per-tensor norms, then the norm of
+  those). A loop that clips before the step shows the *clipped* norm here; pass
+  ``grad_norm=`` the total norm ``clip_grad_norm_`` returned to check the norm
+  before clipping (explicit metrics override collected ones).
+- ``lr``: ``param_groups[0]["lr"]`` read in the step pre-hook, i.e. the LR the
+  update used, before the loop's ``scheduler.step()`` moves it on.
+- ``grads_cleared``: ``zero_grad()`` (of the optimizer or the model) ran since
+  the previous optimizer step. Gradients cleared some other way (``p.grad =
+  None`` by hand) are not seen.
+- ``optimizer_steps`` / ``scheduler_steps``: ``optimizer.step()`` calls (counted
+  from the scheduler's ``last_epoch`` when watching starts, so a resumed run
+  continues the count) and the scheduler's ``last_epoch``.
+- ``optimizer_stepped``: whether ``optimizer.step()`` ran since the last
+  ``step_end``; false on a skipped step (a GradScaler that found inf/NaN does not
+  call it). grad_norm, grads_cleared and update_ratio exist only on a real step.
+- ``update_ratio``: ||W_after - W_before|| / ||W_before|| over all parameters, on
+  every ``update_ratio_every``-th optimizer step (counted before the step; 0:
+  never), which costs one copy of the parameters on those steps.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 
 class Watcher:
     def __init__(self, model: Any, optimizer: Any, scheduler: Any = None, *, update_ratio_every: int = 0,
-                 initial_optimizer_steps: int | None = None) -> None:
+                 initial_optimizer_steps: int | None = None,
+                 before_step: Callable[[dict[str, Any]], None] | None = None) -> None:
+        if isinstance(update_ratio_every, bool) or not isinstance(update_ratio_every, int) or update_ratio_every < 0:
+            raise ValueError(f"update_ratio_every={update_ratio_every!r} must be a non-negative integer")
         self.model = model
+        self._before_step_callback = before_step
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.update_ratio_every = update_ratio_every
@@ -42,6 +68,7 @@ class Watcher:
     def _wrap_zero_grad(self, owner: Any) -> None:
         # There is no zero_grad hook in PyTorch; wrapping the bound method on this instance
         # only is the least invasive way to learn that gradients were cleared.
+        own = vars(owner).get("zero_grad")  # set on the instance already (another watcher), or None
         original = owner.zero_grad
 
         def zero_grad(*args: Any, **kwargs: Any) -> Any:
@@ -49,7 +76,7 @@ class Watcher:
             return original(*args, **kwargs)
 
         owner.zero_grad = zero_grad
-        self._unwrap.append((owner, original))
+        self._unwrap.append((owner, own))
 
     def _params(self) -> list[torch.Tensor]:
         return [p for group in self.optimizer.param_groups for p in group["params"]]
@@ -58,14 +85,34 @@ class Watcher:
         grads = [p.grad for p in self._params() if p.grad is not None]
         if grads:
             # The same fused kernels clip_grad_norm_ uses; the result stays on the device.
-            norms = torch._foreach_norm(grads)
-            self._grad_norm = torch.linalg.vector_norm(torch.stack([n.to(norms[0].device) for n in norms]))
+            norms = list(torch._foreach_norm(grads))
+            device = norms[0].device
+            if any(n.device != device for n in norms):  # parameters spread over devices: gather the norms
+                norms = [n.to(device) for n in norms]
+            self._grad_norm = torch.linalg.vector_norm(torch.stack(norms))
         else:
             self._grad_norm = 0.0
-        self._lr = optimizer.param_groups[0]["lr"]
+        self._lr = self._current_lr()
         self._cleared_at_step = self._cleared
+        if self._before_step_callback is not None:
+            # fatal_before_step: the monitor checks what is known now and may raise, so the
+            # optimizer never applies this update.
+            self._before_step_callback(self.pre_step_metrics())
         due = self.update_ratio_every and (self.optimizer_steps % self.update_ratio_every == 0)
         self._snapshot = [p.detach().clone() for p in self._params()] if due else None
+
+    def _current_lr(self) -> Any:
+        lr = self.optimizer.param_groups[0]["lr"]
+        if isinstance(lr, torch.Tensor):
+            # A tensor LR (capturable and fused optimizers) is updated in place by scheduler.step():
+            # a reference would show the next step's LR by the time it is read. A copy on the device.
+            return lr.detach().clone()
+        return lr
+
+    def pre_step_metrics(self) -> dict[str, Any]:
+        """The step metrics as they stand inside the pre-hook, counting the step about to be taken."""
+        return {"grad_norm": self._grad_norm, "lr": self._lr, "grads_cleared": self._cleared_at_step,
+                "optimizer_stepped": True, "optimizer_steps": self.optimizer_steps + 1}
 
     def _after_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         self.optimizer_steps += 1
@@ -81,8 +128,12 @@ class Watcher:
         else:
             self._update_ratio = None
 
-    def collect(self) -> dict[str, Any]:
-        """Metrics of the step that just ended; called by the monitor at every boundary."""
+    def collect(self, consume: bool = True) -> dict[str, Any]:
+        """Metrics of the step that just ended; called by the monitor at every boundary.
+
+        ``consume``: this was the step's step_end, so the next one starts fresh (epoch-level
+        boundaries only look, so they cannot steal a step's metrics from its step_end).
+        """
         metrics: dict[str, Any] = {"optimizer_steps": self.optimizer_steps, "optimizer_stepped": self._stepped}
         if self.scheduler is not None:
             metrics["scheduler_steps"] = int(self.scheduler.last_epoch)
@@ -93,23 +144,35 @@ class Watcher:
             if self._update_ratio is not None:
                 metrics["update_ratio"] = self._update_ratio
         else:
-            metrics["lr"] = self.optimizer.param_groups[0]["lr"]
-        self._stepped = False
+            metrics["lr"] = self._current_lr()
+        if consume:
+            self._stepped = False
         return metrics
 
     def param_checksum(self) -> torch.Tensor:
-        """An exact, order-independent checksum of the parameters' bits (for cross-rank comparison)."""
-        total = None
-        for p in self._params():
-            bits = p.detach().contiguous()
+        """An exact checksum of the parameters' bits, for comparing replicas across ranks.
+
+        Each element's bit pattern is weighted by an odd number from its position, and each
+        tensor by one from its index, so swapping two weights or moving one up an ulp and
+        another down one changes the sum (a plain sum of bits would not notice). Integer
+        arithmetic wraps identically on every rank, so equal replicas give equal sums.
+        """
+        total = torch.zeros((), dtype=torch.int64)
+        for j, p in enumerate(self._params()):
+            bits = p.detach().contiguous().reshape(-1)
             view = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[bits.element_size()]
-            part = bits.view(view).to(torch.int64).sum()
-            total = part if total is None else total + part.to(total.device)
-        return total if total is not None else torch.zeros((), dtype=torch.int64)
+            ints = bits.view(view).to(torch.int64)
+            weights = torch.arange(1, 2 * ints.numel(), 2, dtype=torch.int64, device=ints.device)
+            part = (ints * weights).sum() * (2 * j + 1)
+            total = total.to(part.device) + part
+        return total
 
     def remove(self) -> None:
         for handle in self._handles:
             handle.remove()
-        for owner, original in self._unwrap:
-            owner.zero_grad = original
+        for owner, own in reversed(self._unwrap):
+            if own is None:
+                del owner.zero_grad  # the class's method shows through again; no bound-method cycle left
+            else:
+                owner.zero_grad = own
         self._handles, self._unwrap = [], []

@@ -49,34 +49,58 @@ class CompiledInvariant:
             out |= set(expr.names)
         return out - lets
 
-    def evaluate(self, metrics: Mapping[str, Any], params: Mapping[str, Any] | None = None,
-                 history: HistoryReader | None = None) -> Evaluation:
-        env: dict[str, Any] = {**dict(self.defaults), **self.regime.params(), **(params or {}), **metrics}
-        if self.when is not None:
-            # Only the lets `when` needs are evaluated before it: the others may read history
-            # that exists only when the guard holds (prev() at epoch 0).
-            for name, expr in self.lets:
-                if name in self.when_lets:
-                    env[name] = expr.evaluate(env, history)
-            if not self.when.evaluate(env, history):
-                return Evaluation(False, True, {})
-        for name, expr in self.lets:
-            if name not in env or name not in self.when_lets:
-                env[name] = expr.evaluate(env, history)
-        holds = self.check.evaluate(env, history)
-        shown = {n: env[n] for n in sorted(set(self.check.names) | {n for n, _ in self.lets}) if n in env}
-        return Evaluation(True, holds, shown)
+    def static_env(self, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Param defaults, the regime's fields and the caller's params, merged once (later wins)."""
+        return {**dict(self.defaults), **self.regime.params(), **(params or {})}
 
-    def evaluate_guard(self, metrics: Mapping[str, Any], params: Mapping[str, Any] | None = None,
-                       history: HistoryReader | None = None) -> Any:
-        """Just the ``when`` (true when there is none): lets a caller skip the rest cheaply."""
+    def guard(self, env: dict[str, Any], history: HistoryReader | None = None) -> Any:
+        """Evaluate ``when`` (true when there is none) on a merged ``env``, binding the lets it reads.
+
+        Only those lets: the others may read history that exists only when the guard
+        holds (prev() at epoch 0).
+        """
         if self.when is None:
             return True
-        env = _guard_env(self, metrics, params)
         for name, expr in self.lets:
             if name in self.when_lets:
                 env[name] = expr.evaluate(env, history)
         return self.when.evaluate(env, history)
+
+    def verdict(self, env: dict[str, Any], history: HistoryReader | None = None, *,
+                branch_on_guard: bool = True) -> tuple[Any, Any] | None:
+        """(applies, holds) on a merged ``env``, which receives the let values; None when the guard is false.
+
+        The one place that fixes the evaluation order: the lets ``when`` reads, ``when``,
+        the other lets, ``check``. With ``branch_on_guard`` false a tensor guard is
+        returned as a mask instead of being branched on, since that would be a
+        host-device synchronisation; host guards are always branched on.
+        """
+        applies: Any = self.guard(env, history)
+        if branch_on_guard or isinstance(applies, (bool, int, float)):
+            if not applies:
+                return None
+            applies = True
+        for name, expr in self.lets:
+            if name not in self.when_lets:
+                env[name] = expr.evaluate(env, history)
+        return applies, self.check.evaluate(env, history)
+
+    def shown_values(self, env: Mapping[str, Any]) -> dict[str, Any]:
+        """The values a violation message shows: the check's names and every let."""
+        return {n: env[n] for n in sorted(set(self.check.names) | {n for n, _ in self.lets}) if n in env}
+
+    def evaluate(self, metrics: Mapping[str, Any], params: Mapping[str, Any] | None = None,
+                 history: HistoryReader | None = None) -> Evaluation:
+        env = {**self.static_env(params), **metrics}
+        result = self.verdict(env, history)
+        if result is None:
+            return Evaluation(False, True, {})
+        return Evaluation(True, result[1], self.shown_values(env))
+
+    def evaluate_guard(self, metrics: Mapping[str, Any], params: Mapping[str, Any] | None = None,
+                       history: HistoryReader | None = None) -> Any:
+        """Just the ``when`` (true when there is none): lets a caller skip the rest cheaply."""
+        return self.guard({**self.static_env(params), **metrics}, history)
 
     def evaluate_vectorised(self, metrics: Mapping[str, Any], params: Mapping[str, Any] | None = None) -> tuple[Any, Any]:
         """(applies, holds) over stacked values, with no Python branching on tensors.
@@ -84,15 +108,11 @@ class CompiledInvariant:
         Used for deferred step checks: every pending step is one row, so one pass
         of tensor ops checks them all. Not for invariants that read history.
         """
-        env = _guard_env(self, metrics, params)
+        env = {**self.static_env(params), **metrics}
         for name, expr in self.lets:
             env[name] = expr.evaluate(env, None)
         applies = True if self.when is None else self.when.evaluate(env, None)
         return applies, self.check.evaluate(env, None)
-
-
-def _guard_env(self: "CompiledInvariant", metrics: Mapping[str, Any], params: Mapping[str, Any] | None) -> dict[str, Any]:
-    return {**dict(self.defaults), **self.regime.params(), **(params or {}), **metrics}
 
 
 def _order_lets(inv: Invariant, compiled: dict[str, Expression]) -> list[str]:

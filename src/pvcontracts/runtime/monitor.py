@@ -200,7 +200,7 @@ class Monitor:
                     names=frozenset(compiled.names()), guard_names=_guard_names(compiled),
                     static_names=supplied | {n for n, _ in compiled.defaults},
                     history_labels=_history_labels(compiled),
-                    static_env={**dict(compiled.defaults), **self.regime.params(), **self.params}))
+                    static_env=compiled.static_env(self.params)))
         self._require_params()
         self._by_id = {c.id: c for c in self._all_checks()}
         # Abort-level step checks without history: the ones fatal_before_step can run before the update.
@@ -714,39 +714,13 @@ def _history_labels(compiled: CompiledInvariant) -> tuple[tuple[str, Any], ...]:
 
 
 def _guard(check: _Check, metrics: Mapping[str, Any], history: Any) -> Any:
-    """Just `when` (and the lets it reads), as CompiledInvariant.evaluate_guard, on the merged static env."""
-    compiled = check.compiled
-    env = {**check.static_env, **metrics}
-    for name, expr in compiled.lets:
-        if name in compiled.when_lets:
-            env[name] = expr.evaluate(env, history)
-    return compiled.when.evaluate(env, history)
+    """Just `when`, on the check's pre-merged static env (merged once at construction, not per step)."""
+    return check.compiled.guard({**check.static_env, **metrics}, history)
 
 
 def _verdict(check: _Check, metrics: Mapping[str, Any], history: Any, *, host: bool) -> tuple[Any, Any] | None:
-    """(applies, holds) of one evaluation; None when `when` is false on the host.
-
-    The order of CompiledInvariant.evaluate (the lets `when` reads, `when`, then the
-    rest), without its per-call merging of defaults, regime and params, and without
-    building the values a message needs: the caller asks for those only on a violation.
-    With ``host`` false a tensor `when` is never branched on (that would be a sync).
-    """
-    compiled = check.compiled
-    env = {**check.static_env, **metrics}
-    applies: Any = True
-    if compiled.when is not None:
-        for name, expr in compiled.lets:
-            if name in compiled.when_lets:
-                env[name] = expr.evaluate(env, history)
-        applies = compiled.when.evaluate(env, history)
-        if _is_host(applies) or host:
-            if not _truth(applies):
-                return None
-            applies = True
-    for name, expr in compiled.lets:
-        if name not in compiled.when_lets:
-            env[name] = expr.evaluate(env, history)
-    return applies, compiled.check.evaluate(env, history)
+    """(applies, holds) of one evaluation; None when `when` is false. Order: CompiledInvariant.verdict."""
+    return check.compiled.verdict({**check.static_env, **metrics}, history, branch_on_guard=host)
 
 
 def _read_scalars(tensors: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -21,6 +22,7 @@ STATE = ("state_has_model", "state_has_optimizer", "state_has_scheduler", "state
 RNG_STREAMS = ("torch_cpu", "cuda:0", "cuda:1", "numpy", "python_random", "loader_sampler", "loader_workers")
 
 
+@pytest.mark.discharges(gate="GATE-CKPT-001")
 @CI
 @given(used=st.sets(st.sampled_from(RNG_STREAMS), min_size=1), data=st.data())
 def test_missing_rng_stream_is_flagged(used: set[str], data: Any) -> None:
@@ -36,6 +38,7 @@ def test_missing_rng_stream_is_flagged(used: set[str], data: Any) -> None:
     assert bad.values == {"rng_states_saved": len(partial), "rng_states_required": len(used)}
 
 
+@pytest.mark.discharges(gate="GATE-CKPT-001")
 @CI
 @given(flags=st.fixed_dictionaries({k: st.booleans() for k in STATE}))
 def test_incomplete_state_is_flagged(flags: dict[str, bool]) -> None:
@@ -66,6 +69,7 @@ def _retention_run(keep_last: int, keep: int, writes: int, pass_at: int | None, 
     return out
 
 
+@pytest.mark.discharges(gate="GATE-CKPT-002")
 @CI
 @given(keep_last=st.integers(min_value=param(C, "keep_last").min, max_value=12), writes=st.integers(1, 30),
        off=st.sampled_from([-1, 1]))
@@ -92,6 +96,7 @@ def test_gate_pass_checkpoint_survives_retention(keep_last: int, writes: int, pa
         assert ("INV-CKPT-005" in v) is (i >= pass_at + keep_last)
 
 
+@pytest.mark.discharges(gate="GATE-CKPT-003")
 @CI
 @given(checksum=st.integers(0, 2**63 - 1), step=st.integers(0, 10**9),
        checksum_delta=st.integers(-(2**20), 2**20), step_delta=st.integers(-3, 3))

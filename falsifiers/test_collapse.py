@@ -54,6 +54,7 @@ def at_eval(metrics: dict[str, Any], run: dict[str, Any] | None = None) -> set[s
     return violated({i: invariant(C, i).evaluate(metrics, run) for i in EVAL})
 
 
+@pytest.mark.discharges(gate="GATE-COLLAPSE-001")
 @CI_SLOW
 @given(seed=seeds, shape=shapes, scale=scales, gain=st.floats(min_value=0.75, max_value=2.0),
        kl=st.floats(min_value=0.0, max_value=10.0))
@@ -67,6 +68,7 @@ def test_healthy_predictions_pass(seed: int, shape: tuple[int, int], scale: floa
     assert at_eval(host(embedding_metrics(pred, target, initial, kl))) == set()
 
 
+@pytest.mark.discharges(gate="GATE-COLLAPSE-001")
 @CI_SLOW
 @given(seed=seeds, shape=shapes, scale=scales, shrink=st.floats(min_value=0.0, max_value=1.0))
 def test_shrunk_predictions_are_flagged(seed: int, shape: tuple[int, int], scale: float, shrink: float) -> None:
@@ -83,6 +85,7 @@ def test_shrunk_predictions_are_flagged(seed: int, shape: tuple[int, int], scale
         assert result.holds is True
 
 
+@pytest.mark.discharges(gate="GATE-COLLAPSE-001")
 @CI_SLOW
 @given(seed=seeds, shape=shapes, scale=scales, pull=st.floats(min_value=0.0, max_value=1.0))
 def test_mode_collapse_is_flagged(seed: int, shape: tuple[int, int], scale: float, pull: float) -> None:
@@ -104,6 +107,7 @@ NAN_FLAGS = {"pred_var_per_dim": "INV-COLLAPSE-001", "target_var_per_dim": "INV-
              "kl_reg": "INV-COLLAPSE-003"}
 
 
+@pytest.mark.discharges(gate="GATE-COLLAPSE-001")
 @CI
 @given(var_exp=st.integers(min_value=-40, max_value=40), dist_exp=st.integers(min_value=-40, max_value=40),
        nan_at=st.sampled_from(sorted(NAN_FLAGS)))
@@ -123,6 +127,7 @@ def test_thresholds_are_inclusive_and_nan_fails(var_exp: int, dist_exp: int, nan
     assert at_eval(dict(at_bound, pred_var_per_dim=0.0, target_var_per_dim=0.0)) == {"INV-COLLAPSE-001"}
 
 
+@pytest.mark.discharges(gate="GATE-COLLAPSE-001")
 @CI
 @given(steps=st.integers(min_value=0, max_value=10**7), every=st.integers(min_value=param(C, "check_every_steps").min,
        max_value=10_000), stepped=st.booleans(), pred_var=st.floats(0.0, 2.0), dist=st.floats(0.0, 2.0),
@@ -142,6 +147,7 @@ def test_step_check_runs_on_schedule_only(steps: int, every: int, stepped: bool,
     assert invariant(C, "INV-COLLAPSE-004").invariant.on_violation == "warn"
 
 
+@pytest.mark.discharges(gate="GATE-COLLAPSE-001")
 @CI_SLOW
 @given(seed=seeds, shape=shapes, scale=scales, shrink=st.floats(min_value=0.0, max_value=1.5),
        kl=st.floats(min_value=0.0, max_value=20.0), dtype=st.sampled_from(["float64", "float32"]))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -72,6 +73,7 @@ def should_stop_at(run: dict[str, Any], coverage: list[float]) -> int | None:
     return None
 
 
+@pytest.mark.discharges(gate="GATE-COV-001")
 @CI
 @given(case=runs())
 def test_reference_stopper_satisfies_the_contract(case: tuple[dict[str, Any], list[float]]) -> None:
@@ -82,6 +84,7 @@ def test_reference_stopper_satisfies_the_contract(case: tuple[dict[str, Any], li
     assert stopped == should_stop_at(run, coverage)
 
 
+@pytest.mark.discharges(gate="GATE-COV-001")
 @CI
 @given(case=runs(stall=True))
 def test_late_stopper_is_caught(case: tuple[dict[str, Any], list[float]]) -> None:
@@ -94,6 +97,7 @@ def test_late_stopper_is_caught(case: tuple[dict[str, Any], list[float]]) -> Non
     assert flagged[:1] == [due]
 
 
+@pytest.mark.discharges(gate="GATE-COV-001")
 @CI
 @given(case=runs(min_patience=2, stall=True))
 def test_early_stopper_is_caught(case: tuple[dict[str, Any], list[float]]) -> None:
@@ -107,6 +111,7 @@ def test_early_stopper_is_caught(case: tuple[dict[str, Any], list[float]]) -> No
     assert all(not v for v in seen[:early])
 
 
+@pytest.mark.discharges(gate="GATE-COV-001")
 @CI
 @given(case=runs())
 def test_window_is_never_read_before_it_is_full(case: tuple[dict[str, Any], list[float]]) -> None:
@@ -119,6 +124,7 @@ def test_window_is_never_read_before_it_is_full(case: tuple[dict[str, Any], list
         assert result.applicable is (epoch + 1 >= run["patience"])
 
 
+@pytest.mark.discharges(gate="GATE-COV-001")
 @CI
 @given(case=runs())
 def test_counter_that_does_not_reset_is_caught(case: tuple[dict[str, Any], list[float]]) -> None:
@@ -131,6 +137,7 @@ def test_counter_that_does_not_reset_is_caught(case: tuple[dict[str, Any], list[
     assert flagged[:1] == sticky[:1]
 
 
+@pytest.mark.discharges(gate="GATE-COV-001")
 @CI
 @given(inside=st.floats(min_value=0.0, max_value=1.0),
        outside=st.one_of(st.floats(max_value=0.0, exclude_max=True), st.floats(min_value=1.0, exclude_min=True),

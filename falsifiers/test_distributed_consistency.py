@@ -8,6 +8,7 @@ single-process runs and unconfigured world sizes out of the checks.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -18,6 +19,7 @@ int64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 worlds = st.integers(min_value=2, max_value=4096)
 
 
+@pytest.mark.discharges(gate="GATE-DIST-001")
 @CI
 @given(low=int64, spread=st.integers(min_value=0, max_value=2**64 - 1), world=worlds,
        small=st.integers(min_value=0, max_value=3))
@@ -33,6 +35,7 @@ def test_any_checksum_spread_is_flagged(low: int, spread: int, world: int, small
         assert result.holds is (high == low), (low, high)
 
 
+@pytest.mark.discharges(gate="GATE-DIST-001")
 @CI
 @given(low=int64, high=int64)
 def test_single_process_runs_never_need_a_checksum(low: int, high: int) -> None:
@@ -43,6 +46,7 @@ def test_single_process_runs_never_need_a_checksum(low: int, high: int) -> None:
                         params(C)).applicable is False
 
 
+@pytest.mark.discharges(gate="GATE-DIST-002")
 @CI
 @given(world=st.integers(min_value=1, max_value=4096), expected=st.integers(min_value=0, max_value=4096))
 def test_world_size_is_checked_only_when_configured(world: int, expected: int) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -87,6 +88,7 @@ def close(a: float, b: float, scale: float) -> bool:
 # --------------------------------------------------------------------------- the formula's shape
 
 
+@pytest.mark.discharges(gate="GATE-LR-001")
 @CI
 @given(run=schedules(min_warmup_steps=1), where=st.floats(min_value=0.0, max_value=1.0))
 def test_warmup_rises_linearly_to_peak(run: dict[str, Any], where: float) -> None:
@@ -101,6 +103,7 @@ def test_warmup_rises_linearly_to_peak(run: dict[str, Any], where: float) -> Non
         assert scheduled(run, n) < scheduled(run, n + 1)
 
 
+@pytest.mark.discharges(gate="GATE-LR-001")
 @CI
 @given(run=schedules(min_warmup_steps=1, max_total=10**4), eps=st.floats(min_value=1e-9, max_value=1e-6))
 def test_expected_lr_is_continuous_at_the_warmup_boundary(run: dict[str, Any], eps: float) -> None:
@@ -112,6 +115,7 @@ def test_expected_lr_is_continuous_at_the_warmup_boundary(run: dict[str, Any], e
     assert abs(after - at) <= 2 * eps * peak + REL * peak
 
 
+@pytest.mark.discharges(gate="GATE-LR-001")
 @CI
 @given(run=schedules(schedule="cosine", max_total=10**7),
        points=st.lists(st.floats(min_value=0.0, max_value=1.0), min_size=2, max_size=20))
@@ -132,6 +136,7 @@ def test_cosine_decays_monotonically_to_min_lr(run: dict[str, Any], points: list
         assert close(scheduled(run, W + (T - W) // 2), (peak + floor_) / 2, peak)
 
 
+@pytest.mark.discharges(gate="GATE-LR-001")
 @CI
 @given(run=schedules(schedule="wsd", max_total=10**7), where=st.floats(min_value=0.0, max_value=1.0))
 def test_wsd_holds_peak_then_decays_linearly_to_min_lr(run: dict[str, Any], where: float) -> None:
@@ -153,6 +158,7 @@ def test_wsd_holds_peak_then_decays_linearly_to_min_lr(run: dict[str, Any], wher
     assert close(scheduled(run, T + 7), floor_, peak)  # overrunning T lands on the floor, never below
 
 
+@pytest.mark.discharges(gate="GATE-LR-001")
 @CI
 @given(run=schedules(max_total=10**6), where=st.floats(min_value=0.0, max_value=1.2))
 def test_expected_lr_stays_within_floor_and_peak(run: dict[str, Any], where: float) -> None:
@@ -167,6 +173,7 @@ def test_expected_lr_stays_within_floor_and_peak(run: dict[str, Any], where: flo
     assert bound.applicable and bound.holds is True
 
 
+@pytest.mark.discharges(gate="GATE-LR-001")
 @CI
 @given(run=schedules(max_total=10**6), excess=st.floats(min_value=1e-6, max_value=10.0))
 def test_inconsistent_params_are_rejected(run: dict[str, Any], excess: float) -> None:
@@ -212,6 +219,7 @@ class _Loop:
                 "optimizer_stepped": stepped, "lr": lr}
 
 
+@pytest.mark.discharges(gate="GATE-LR-002")
 @CI_SLOW
 @given(run=schedules(max_total=150), skips=st.lists(st.booleans(), max_size=40))
 def test_reference_lambda_lr_trainer_satisfies_the_contract(run: dict[str, Any], skips: list[bool]) -> None:
@@ -232,6 +240,7 @@ def test_reference_lambda_lr_trainer_satisfies_the_contract(run: dict[str, Any],
     assert math.isclose(loop.optimizer.param_groups[0]["lr"], run["min_lr"], rel_tol=1e-9, abs_tol=1e-18)
 
 
+@pytest.mark.discharges(gate="GATE-LR-002")
 @CI_SLOW
 @given(run=schedules(min_total=4, max_total=200, min_warmup_steps=2), steps_per_epoch=st.integers(2, 16))
 def test_scheduler_stepped_per_epoch_is_caught(run: dict[str, Any], steps_per_epoch: int) -> None:
@@ -248,6 +257,7 @@ def test_scheduler_stepped_per_epoch_is_caught(run: dict[str, Any], steps_per_ep
     assert any(shape_invariant(run) in v for v in seen)  # with W >= 2, step 1 ran at peak/W instead of 2*peak/W
 
 
+@pytest.mark.discharges(gate="GATE-LR-002")
 @CI
 @given(run=schedules(max_total=10**6), where=st.floats(min_value=0.0, max_value=1.0),
        factor=st.floats(min_value=1.01, max_value=1e3), inside=st.floats(min_value=0.0, max_value=0.5),
@@ -268,6 +278,7 @@ def test_lr_off_by_more_than_tolerance_is_flagged(run: dict[str, Any], where: fl
     assert inv.evaluate({**at, "lr": math.nan}, run).holds is False
 
 
+@pytest.mark.discharges(gate="GATE-LR-002")
 @CI
 @given(run=schedules(max_total=10**6), where=st.floats(min_value=0.0, max_value=1.0),
        factor=st.floats(min_value=1.01, max_value=1e3))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -42,6 +43,7 @@ def evaluate(run: dict[str, Any], edge: float, rule: float, passed: bool, stop: 
     return violated({i: invariant(C, i).evaluate(metrics, run) for i in EVAL})
 
 
+@pytest.mark.discharges(gate="GATE-SUFF-001")
 def test_default_thresholds_are_strict_095_and_080() -> None:
     """The shipped rule: edge_compliance > 0.95 and rule_compliance > 0.80; exactly at either is not a pass."""
     run = params(C)
@@ -53,6 +55,7 @@ def test_default_thresholds_are_strict_095_and_080() -> None:
     assert evaluate(run, 0.96, 0.81, passed=False, stop=False) == {"INV-SUFF-001", "INV-SUFF-002"}
 
 
+@pytest.mark.discharges(gate="GATE-SUFF-001")
 @CI
 @given(data=st.data(), run=thresholds())
 def test_gate_passes_exactly_above_both_thresholds(data: Any, run: dict[str, Any]) -> None:
@@ -66,6 +69,7 @@ def test_gate_passes_exactly_above_both_thresholds(data: Any, run: dict[str, Any
         assert ("INV-SUFF-001" in flagged) is (wrong != right)
 
 
+@pytest.mark.discharges(gate="GATE-SUFF-001")
 @CI
 @given(data=st.data(), run=thresholds(), stop=st.booleans())
 def test_pass_without_stop_is_flagged(data: Any, run: dict[str, Any], stop: bool) -> None:
@@ -79,6 +83,7 @@ def test_pass_without_stop_is_flagged(data: Any, run: dict[str, Any], stop: bool
         assert "INV-SUFF-001" in evaluate(run, *nan_case, passed=True, stop=True)
 
 
+@pytest.mark.discharges(gate="GATE-SUFF-002")
 @CI
 @given(passed=st.booleans(), retained=st.booleans(), recorded=st.booleans())
 def test_run_end_verdict_truth_table(passed: bool, retained: bool, recorded: bool) -> None:
@@ -89,6 +94,7 @@ def test_run_end_verdict_truth_table(passed: bool, retained: bool, recorded: boo
     assert results["INV-SUFF-004"].holds is (passed or recorded)
 
 
+@pytest.mark.discharges(gate="GATE-SUFF-002")
 @CI
 @given(run=thresholds(), evals=st.lists(st.tuples(fraction, fraction), min_size=1, max_size=30),
        forget_failure=st.booleans())

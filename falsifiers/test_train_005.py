@@ -11,6 +11,7 @@ import math
 from functools import lru_cache
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -41,6 +42,7 @@ def test_contract_is_the_seed_version() -> None:
     assert next(i for i in contract.invariants if i.id == "INV-TRAIN-005").on_violation == "abort"
 
 
+@pytest.mark.discharges(gate="GATE-TRAIN-005")
 def test_from_scratch_permits_near_random_baseline() -> None:
     # A cold start with vocab 50257 begins near ln(50257) = 10.82; 18 is still a legitimate start.
     result = train_005(Regime.from_scratch(vocab_size=50257)).evaluate({"epoch": 0, "val_loss": 18.0})
@@ -49,6 +51,7 @@ def test_from_scratch_permits_near_random_baseline() -> None:
     assert math.isclose(result.values["cap"], 2.0 * math.log(50257))
 
 
+@pytest.mark.discharges(gate="GATE-TRAIN-005")
 def test_from_scratch_aborts_above_twice_ln_vocab() -> None:
     inv = train_005(Regime.from_scratch(vocab_size=50257))
     result = inv.evaluate({"epoch": 0, "val_loss": 25.0})
@@ -58,6 +61,7 @@ def test_from_scratch_aborts_above_twice_ln_vocab() -> None:
     assert 21.6 < result.values["cap"] < 21.7
 
 
+@pytest.mark.discharges(gate="GATE-TRAIN-005")
 def test_finetune_keeps_literal_cap() -> None:
     inv = train_005(Regime.finetune())
     assert inv.evaluate({"epoch": 0, "val_loss": 9.9}).holds is True
@@ -79,6 +83,7 @@ def test_nan_validation_loss_is_never_under_the_cap() -> None:
         assert train_005(regime).evaluate({"epoch": 0, "val_loss": math.nan}).holds is False
 
 
+@pytest.mark.discharges(gate="GATE-TRAIN-005")
 @CI
 @given(vocab_size=st.integers(min_value=2, max_value=10_000_000))
 def test_regime_cap_formula_lock(vocab_size: int) -> None:

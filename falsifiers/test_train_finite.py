@@ -53,6 +53,7 @@ class History:
         return self.series[metric][-n:]
 
 
+@pytest.mark.discharges(gate="GATE-TRAIN-001")
 @CI
 @given(loss=non_finite, step=st.integers(0, 10**7))
 def test_non_finite_loss_is_never_accepted(loss: float, step: int) -> None:
@@ -60,12 +61,14 @@ def test_non_finite_loss_is_never_accepted(loss: float, step: int) -> None:
     assert result.applicable and result.holds is False
 
 
+@pytest.mark.discharges(gate="GATE-TRAIN-001")
 @CI
 @given(loss=finite)
 def test_finite_loss_is_always_accepted(loss: float) -> None:
     assert invariant("INV-TRAIN-001").evaluate({"loss": loss}).holds is True
 
 
+@pytest.mark.discharges(gate="GATE-TRAIN-001")
 @CI
 @given(grad_norm=st.one_of(finite, non_finite), stepped=st.booleans())
 def test_grad_norm_checked_only_on_real_steps(grad_norm: float, stepped: bool) -> None:
@@ -76,6 +79,7 @@ def test_grad_norm_checked_only_on_real_steps(grad_norm: float, stepped: bool) -
         assert result.holds is math.isfinite(grad_norm)
 
 
+@pytest.mark.discharges(gate="GATE-TRAIN-001")
 @CI
 @given(previous=st.floats(min_value=1e-6, max_value=1e6), factor=st.floats(min_value=1.5, max_value=1e3),
        epoch=st.integers(1, 1000), regime=st.sampled_from(["finetune", "from_scratch"]))

@@ -78,6 +78,55 @@ def _build_parser(stdout: TextIO, stderr: TextIO) -> _Parser:
     d.add_argument("old", help="file, directory, or REV:PATH in git")
     d.add_argument("new", help="file, directory, or REV:PATH in git")
     d.add_argument("--format", choices=("text", "json"), default="text")
+
+    for verb, help_text, default_out in (
+            ("check", "run every gate's bound tests and falsifiers, derive gate status, write the evidence file",
+             "evidence.json"),
+            ("falsify", "run the falsifiers under a Hypothesis profile and record their statistics",
+             "falsify.json")):
+        e = sub.add_parser(verb, help=help_text)
+        e.add_argument("paths", nargs="*", type=Path, default=[Path("contracts")],
+                       help="contract files or directories (default: contracts)")
+        e.add_argument("--root", type=Path, help="repository root that test references are relative to "
+                       "(default: nearest .git or pyproject.toml)")
+        e.add_argument("--output", "-o", type=Path, default=None,
+                       help=f"where to write the evidence, atomically (default: ROOT/out/{default_out})")
+        e.add_argument("--results", type=Path, action="append", default=[], metavar="FILE",
+                       help="use results a CI job already produced (pytest --report-log or --junitxml) "
+                       "instead of running the tests; repeatable")
+        e.add_argument("--profile", choices=("ci", "thorough"), default="ci",
+                       help="falsifier profile: ci (derandomized, declared budget, no database; the default) "
+                       "or thorough (random recorded seed, 20x budget)")
+        e.add_argument("--seed", type=int, default=None, help="Hypothesis seed for --profile thorough (replay a run)")
+        e.add_argument("-n", "--workers", type=_positive_int, default=None,
+                       help="run the session on N processes with pytest-xdist")
+        e.add_argument("--reproducible", action="store_true",
+                       help="omit the timestamp and durations, so the same inputs give byte-identical evidence")
+        e.add_argument("--in-toto", action="store_true",
+                       help="wrap the evidence in an in-toto Statement v1 whose subjects are the contract files")
+        e.add_argument("--pytest-arg", action="append", default=[], metavar="ARG",
+                       help="pass one more argument to the pytest session; repeatable")
+        e.add_argument("--verbose", "-v", action="store_true", help="show the pytest session's output (on stderr)")
+
+    t = sub.add_parser("train", help="run a training run described in YAML with every contract enforced; "
+                       "writes result.json and the ledger")
+    t.add_argument("config", type=Path, help="run config (YAML); its task: path is relative to it")
+    t.add_argument("--regime", choices=("finetune", "from-scratch", "from_scratch"), default=None,
+                   help="training regime (overrides the config's); picks the divergence cap and the defaults")
+    t.add_argument("--vocab-size", type=_positive_int, default=None, help="vocabulary size, with --regime from-scratch")
+    t.add_argument("--resume", nargs="?", const="latest", default=None, metavar="CHECKPOINT",
+                   help="continue from the newest checkpoint in --out, or from CHECKPOINT")
+    t.add_argument("--max-epochs", type=_positive_int, default=None, help="epoch budget (overrides the config's)")
+    t.add_argument("--out", type=Path, default=None, help="run directory (default: the config's out:, else "
+                   "runs/CONFIG_STEM beside the config)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar or per-epoch lines")
+
+    vf = sub.add_parser("verify", help="is an evidence file still valid for this tree? valid, stale or tampered, per gate")
+    vf.add_argument("evidence", type=Path, help="the evidence file pv check wrote (bare or in-toto)")
+    vf.add_argument("--root", type=Path, default=None,
+                    help="repository root the evidence's paths are relative to (default: nearest .git or "
+                    "pyproject.toml above the evidence file)")
+    vf.add_argument("--format", choices=("text", "json"), default="text")
     return parser
 
 
@@ -131,6 +180,53 @@ def _cmd_diff(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     return run_diff(args.old, args.new, args.format, stdout, stderr)
 
 
+def _cmd_check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from pvcontracts.evidence.check import CheckOptions, run_check
+    from pvcontracts.evidence.render import check_summary, diagnostic_lines, falsifier_lines, falsify_summary
+    from pvcontracts.validate.engine import display_path, find_root
+
+    if args.seed is not None and args.profile != "thorough":
+        stderr.write(f"pv {args.verb}: --seed needs --profile thorough (the ci profile is derandomized)\n")
+        return EXIT_USAGE
+    if args.results and (args.workers or args.pytest_arg):
+        stderr.write(f"pv {args.verb}: --results reads finished results; -n and --pytest-arg run tests\n")
+        return EXIT_USAGE
+    root = (args.root or find_root(args.paths)).resolve()
+    output = args.output or root / "out" / ("evidence.json" if args.verb == "check" else "falsify.json")
+    options = CheckOptions(paths=list(args.paths), kind=args.verb, root=root, output=output,
+                           results=list(args.results), profile=args.profile, seed=args.seed, workers=args.workers,
+                           reproducible=args.reproducible, in_toto=args.in_toto, pytest_args=list(args.pytest_arg),
+                           stream=stderr if args.verbose else None, progress=stderr)
+    outcome = run_check(options)
+    lines = diagnostic_lines(outcome.diagnostics)
+    if outcome.evidence is not None:
+        if args.verb == "falsify":
+            lines.extend(falsifier_lines(outcome.evidence))
+            lines.append(falsify_summary(outcome.evidence))
+        else:
+            lines.append(check_summary(outcome.evidence["summary"]))
+        if outcome.output is not None:
+            lines.append(f"evidence: {display_path(outcome.output)}")
+    stdout.write("\n".join(lines) + ("\n" if lines else ""))
+    if outcome.message:
+        stderr.write(outcome.message + "\n")
+    return outcome.exit_code
+
+
+def _cmd_verify(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from pvcontracts.evidence.render import verify_json, verify_text
+    from pvcontracts.evidence.verify import verify_file
+    from pvcontracts.validate.engine import find_root
+
+    root = (args.root or find_root([args.evidence])).resolve()
+    report = verify_file(args.evidence, root)
+    if report.error is not None:
+        stderr.write(f"pv verify: {report.error}\n")
+        return report.exit_code
+    stdout.write(verify_json(report) if args.format == "json" else verify_text(report))
+    return report.exit_code
+
+
 def run(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Run `pv` with ``argv`` and return the exit code; never raises for bad input or usage."""
     stdout = stdout or sys.stdout
@@ -150,6 +246,14 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr:
             return _cmd_schema(stdout)
         if args.verb == "diff":
             return _cmd_diff(args, stdout, stderr)
+        if args.verb in ("check", "falsify"):
+            return _cmd_check(args, stdout, stderr)
+        if args.verb == "train":
+            from pvcontracts.train.command import run_train  # imports torch only when training
+
+            return run_train(args, stdout, stderr)
+        if args.verb == "verify":
+            return _cmd_verify(args, stdout, stderr)
     except BrokenPipeError:  # `pv validate | head` is not an error
         return EXIT_OK
     except KeyboardInterrupt:

@@ -89,6 +89,21 @@ _CODE_TABLE: tuple[tuple[str, str, Severity, str], ...] = (
     ("PV503", "version-bump-required", Severity.ERROR, "The contract's meaning changed since the base revision but its version did not rise enough."),
     ("PV504", "version-regressed", Severity.ERROR, "The contract's version is lower than at the base revision."),
     ("PV505", "git-revision", Severity.ERROR, "The base revision given to --against cannot be read."),
+    # PV6xx: gate evidence (pv check, pv falsify, pv verify)
+    ("PV601", "discharges-unknown-gate", Severity.ERROR, "A test's discharges marker names a gate that no checked contract declares."),
+    ("PV602", "gate-test-unclaimed", Severity.ERROR, "A gate lists a test that does not carry @pytest.mark.discharges(gate=...) for it."),
+    ("PV603", "test-claim-unlisted", Severity.ERROR, "A test claims a gate (discharges marker) that does not list it in evidence_discharged_by."),
+    ("PV604", "discharges-marker-malformed", Severity.ERROR, "A discharges marker without exactly one gate id string."),
+    ("PV610", "gate-failed", Severity.ERROR, "A test bound to the gate, or a falsifier of its invariants, failed or errored."),
+    ("PV611", "gate-incomplete", Severity.ERROR, "A test bound to the gate was skipped, xfailed, deselected, not collected or not run."),
+    ("PV612", "gate-missing-evidence", Severity.ERROR, "A test the gate names does not exist, or the gate names none."),
+    ("PV613", "falsifier-counterexample", Severity.ERROR, "A falsifier found a counterexample to its invariant."),
+    ("PV614", "falsifier-not-run", Severity.ERROR, "A falsifier's test did not run to a verdict (missing, skipped, not collected)."),
+    ("PV620", "results-unreadable", Severity.ERROR, "A --results file cannot be read or is neither a pytest report log nor JUnit XML."),
+    ("PV621", "test-session-error", Severity.ERROR, "The pytest session that gathers evidence ended abnormally."),
+    ("PV630", "evidence-stale", Severity.ERROR, "The contract, invariant, gate or a bound test file changed since the evidence was taken."),
+    ("PV631", "evidence-tampered", Severity.ERROR, "The evidence does not match its own content digest, or a status does not follow from its outcomes."),
+    ("PV632", "gate-not-in-evidence", Severity.ERROR, "A gate of a covered contract that the evidence file has no record of."),
 )
 
 CODES: dict[str, CodeInfo] = {row[0]: CodeInfo(*row) for row in _CODE_TABLE}

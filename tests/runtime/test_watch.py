@@ -358,3 +358,26 @@ def test_fatal_before_step_settles_earlier_steps_first(model: nn.Module, shipped
         optimizer.step()  # the pre-step sync finds step 0's NaN before step 1 changes anything
     assert (info.value.invariant_id, info.value.step) == ("INV-TRAIN-001", 0)
     assert same(snapshot(model), weights)
+
+
+def test_observed_grad_norm_is_reused_not_recomputed(monkeypatch) -> None:
+    """The loop's own clip_grad_norm_ result replaces the watcher's norm kernels."""
+    import torch
+
+    from pvcontracts.runtime import Monitor
+
+    model = torch.nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    monitor = Monitor([], sync_every=10)
+    monitor.watch(model, optimizer)
+    calls = []
+    real = torch._foreach_norm
+    monkeypatch.setattr(torch, "_foreach_norm", lambda *a, **k: calls.append(1) or real(*a, **k))
+    model(torch.randn(3, 4)).sum().backward()
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1e9)
+    calls.clear()
+    monitor.observe(grad_norm=norm)
+    optimizer.step()
+    assert calls == []
+    collected = monitor._watchers[0].collect()
+    assert torch.equal(collected["grad_norm"], norm)

@@ -584,9 +584,10 @@ class Monitor:
         """Collect the standard step metrics through PyTorch's own optimizer hooks.
 
         grad_norm is the global L2 norm of the gradients as ``optimizer.step()`` finds them:
-        if the loop clips first, that is the clipped norm; pass ``grad_norm=`` the value
-        ``clip_grad_norm_`` returned to check the norm before clipping (explicit metrics
-        override collected ones). ``update_ratio_every=N`` measures ||delta W|| / ||W|| on
+        if the loop clips first, that is the clipped norm. Call
+        ``monitor.observe(grad_norm=clip_grad_norm_(...))`` before ``optimizer.step()`` to check
+        the norm before clipping; the watcher then reuses it instead of computing it again
+        (explicit metrics override collected ones). ``update_ratio_every=N`` measures ||delta W|| / ||W|| on
         every N-th optimizer step (it copies the parameters on those steps).
 
         ``fatal_before_step=True``: abort-level step checks whose inputs exist before the
@@ -598,7 +599,7 @@ class Monitor:
 
         fatal = self.fatal_before_step if fatal_before_step is None else fatal_before_step
         watcher = Watcher(model, optimizer, scheduler, before_step=self._before_optimizer_step if fatal else None,
-                          **options)
+                          given_grad_norm=lambda: self._observed.get("grad_norm"), **options)
         self._watchers.append(watcher)
         return watcher
 

@@ -39,11 +39,13 @@ import torch
 class Watcher:
     def __init__(self, model: Any, optimizer: Any, scheduler: Any = None, *, update_ratio_every: int = 0,
                  initial_optimizer_steps: int | None = None,
-                 before_step: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 before_step: Callable[[dict[str, Any]], None] | None = None,
+                 given_grad_norm: Callable[[], Any] | None = None) -> None:
         if isinstance(update_ratio_every, bool) or not isinstance(update_ratio_every, int) or update_ratio_every < 0:
             raise ValueError(f"update_ratio_every={update_ratio_every!r} must be a non-negative integer")
         self.model = model
         self._before_step_callback = before_step
+        self._given_grad_norm = given_grad_norm
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.update_ratio_every = update_ratio_every
@@ -82,8 +84,13 @@ class Watcher:
         return [p for group in self.optimizer.param_groups for p in group["params"]]
 
     def _before_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        grads = [p.grad for p in self._params() if p.grad is not None]
-        if grads:
+        given = self._given_grad_norm() if self._given_grad_norm is not None else None
+        grads = [] if given is not None else [p.grad for p in self._params() if p.grad is not None]
+        if given is not None:
+            # The loop already has the norm (clip_grad_norm_ returns it): computing it again
+            # was a third of the monitor's cost per step on a small model.
+            self._grad_norm = given
+        elif grads:
             # The same fused kernels clip_grad_norm_ uses; the result stays on the device.
             norms = list(torch._foreach_norm(grads))
             device = norms[0].device

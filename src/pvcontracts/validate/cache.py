@@ -73,6 +73,12 @@ class ValidateCache:
         self._used_contracts.add(key)
         self._dirty = True
 
+    def put_tests(self, entry: dict[str, Any], tests: dict[str, Any]) -> None:
+        """Keep a contract's test-reference results in its entry, with the digests of the test files they read."""
+        if entry.get("tests") != tests:
+            entry["tests"] = tests
+            self._dirty = True
+
     def mark_indexes_dirty(self) -> None:
         self._dirty = True
 

@@ -5,8 +5,11 @@ The walker owns positions and ordering; rules own only the question they ask.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,21 +82,24 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def _reloader(path: Path, display: str, max_bytes: int):
+def _reloader(raw: bytes, display: str):
+    """Re-parse a contract's bytes on demand, for the positions of its diagnostics.
+
+    The bytes are the ones validated (and hashed for the cache), so the positions
+    always belong to the text that was checked, even if the file changes meanwhile.
+    """
     def reload():
-        raw, _ = read_bytes(path, display, max_bytes)
-        if raw is None:
-            return None
         doc, _ = parse_contract_bytes(raw, display)
         return doc
     return reload
 
 
 def _load_all(files: list[Path], options: ValidateOptions, cache: ValidateCache,
-              ) -> tuple[list[Contract], list[Diagnostic], dict[str, str]]:
+              ) -> tuple[list[Contract], list[Diagnostic], dict[str, str], dict[str, dict]]:
     contracts: list[Contract] = []
     diagnostics: list[Diagnostic] = []
     unloadable: dict[str, str] = {}
+    entries: dict[str, dict] = {}  # contract file -> its cache entry, where the test results are kept
     for path in files:
         display = display_path(path)
         raw, problems = read_bytes(path, display, options.max_bytes)
@@ -105,24 +111,35 @@ def _load_all(files: list[Path], options: ValidateOptions, cache: ValidateCache,
         if entry is not None:
             diagnostics.extend(Diagnostic.from_dict(d) for d in entry["diagnostics"])
             if entry.get("data") is not None:
-                contracts.append(build_contract(display, entry["data"], None, _reloader(path, display, options.max_bytes)))
+                contracts.append(build_contract(display, entry["data"], None, _reloader(raw, display)))
+                entries[display] = entry
             elif entry.get("declared_id"):
                 unloadable[entry["declared_id"]] = display
             continue
         loaded = load_contract_bytes(raw, display, digest)
         found = list(loaded.diagnostics)
-        if loaded.contract is not None:
-            found.extend(run_contract_rules(loaded.contract))
-            contracts.append(loaded.contract)
+        contract = loaded.contract
+        if contract is not None:
+            found.extend(run_contract_rules(contract))
+            contracts.append(contract)
+            # The node tree (every scalar with its marks) is only needed to place a diagnostic; the
+            # per-contract rules are done, so swap it for a re-parse on demand. Keeping thousands of
+            # trees alive costs memory and collector time, while the later rules (project, tests)
+            # rarely report anything, and re-parse only the contracts they report on.
+            contract._source = None
+            contract._reload = _reloader(raw, display)
         elif loaded.declared_id:
             unloadable[loaded.declared_id] = display
         diagnostics.extend(found)
-        cache.put_contract(display, digest, {
-            "data": loaded.contract.data if loaded.contract is not None else None,
+        entry = {
+            "data": contract.data if contract is not None else None,
             "declared_id": loaded.declared_id,
             "diagnostics": [d.to_dict() for d in found],
-        })
-    return contracts, diagnostics, unloadable
+        }
+        cache.put_contract(display, digest, entry)
+        if contract is not None:
+            entries[display] = entry
+    return contracts, diagnostics, unloadable, entries
 
 
 def _test_ref_locations(contract: Contract):
@@ -133,17 +150,93 @@ def _test_ref_locations(contract: Contract):
         yield f.path + ("test",), f.test
 
 
-def _resolve_tests(contracts: list[Contract], root: Path, cache: ValidateCache) -> tuple[list[Diagnostic], int]:
+class _TestFiles:
+    """SHA-256 of test files, found the way TestResolver finds them; None where it would report a problem.
+
+    Used only to decide whether a contract's saved test results still hold: any
+    case other than a regular file inside the root is left to the resolver.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root_real = os.path.realpath(root)
+        self._prefix = self.root_real if self.root_real.endswith(os.sep) else self.root_real + os.sep
+        self._digests: dict[str, str | None] = {}
+
+    def digest(self, path: str) -> str | None:
+        if path not in self._digests:
+            self._digests[path] = self._read(path)
+        return self._digests[path]
+
+    def _read(self, path: str) -> str | None:
+        if not isinstance(path, str) or any(seg in ("", ".", "..") for seg in path.split("/")):
+            return None
+        try:
+            real = os.path.realpath(os.path.join(self.root_real, *path.split("/")))
+            if real != self.root_real and not real.startswith(self._prefix):
+                return None
+            if not stat.S_ISREG(os.stat(real).st_mode):
+                return None
+            with open(real, "rb") as fh:
+                return hashlib.sha256(fh.read()).hexdigest()
+        except (OSError, ValueError):
+            return None
+
+    def known(self) -> set[str]:
+        return {d for d in self._digests.values() if d is not None}
+
+
+def _saved_results_hold(saved: object, files: _TestFiles) -> bool:
+    """Whether a contract's saved test results were made under this root from test files unchanged since."""
+    if not isinstance(saved, dict) or saved.get("root") != files.root_real:
+        return False
+    named = saved.get("files")
+    if not isinstance(named, dict) or not isinstance(saved.get("diagnostics"), list):
+        return False
+    return all(files.digest(path) == digest for path, digest in named.items())
+
+
+def _ref_file(ref: object) -> str | None:
+    """The test file part of a reference when it needs no normalising (no '.', '..' or empty segments)."""
+    if not isinstance(ref, str):
+        return None
+    sep = ref.find("::")
+    if sep < 0:
+        return None
+    path = ref[:sep]
+    if any(seg in ("", ".", "..") for seg in path.split("/")):
+        return None
+    return path
+
+
+def _resolve_tests(contracts: list[Contract], root: Path, cache: ValidateCache,
+                   entries: dict[str, dict]) -> tuple[list[Diagnostic], int]:
+    """Diagnostics of every test reference; a contract whose test files are unchanged reuses its saved ones.
+
+    What a reference resolves to depends only on the reference and on the bytes of
+    the file it names (when that file is a regular file inside the root), so a
+    contract's test diagnostics are saved with the digest of every file its
+    references name and reused while all of them still match. Anything else
+    (a missing file, a symlink out of the root, a path needing normalisation)
+    always goes through the resolver.
+    """
     from pvcontracts.validate.testrefs import TestResolver
 
     before = set(cache.test_indexes)
     resolver = TestResolver(root, cache.test_indexes)
+    files = _TestFiles(root)
     memo: dict[str, list] = {}
     out: list[Diagnostic] = []
     refs = 0
+    resolved: list[tuple[dict, list, list[Diagnostic]]] = []
     for c in contracts:
-        for path, ref in _test_ref_locations(c):
-            refs += 1
+        locations = list(_test_ref_locations(c))
+        refs += len(locations)
+        entry = entries.get(c.file)
+        if entry is not None and _saved_results_hold(entry.get("tests"), files):
+            out.extend(Diagnostic.from_dict(d) for d in entry["tests"]["diagnostics"])
+            continue
+        found: list[Diagnostic] = []
+        for path, ref in locations:
             problems = memo.get(ref)
             if problems is None:
                 problems = memo[ref] = resolver.resolve(ref)
@@ -153,8 +246,22 @@ def _resolve_tests(contracts: list[Contract], root: Path, cache: ValidateCache) 
                     d = d.with_severity(Severity.WARNING)
                     d = type(d)(d.code, d.severity, d.file, d.line, d.column,
                                 d.message + " (allowed while the contract is a draft)", d.hint, d.yaml_path)
-                out.append(d)
-    used = set(resolver.file_digests().values())
+                found.append(d)
+        out.extend(found)
+        if entry is not None:
+            resolved.append((entry, locations, found))
+    read = resolver.file_digests()
+    for entry, locations, found in resolved:
+        named: dict[str, str] = {}
+        for _, ref in locations:
+            path = _ref_file(ref)
+            if path is None or path not in read:
+                break  # not a plain file the resolver read: never reuse, always resolve
+            named[path] = read[path]
+        else:
+            cache.put_tests(entry, {"root": files.root_real, "files": named,
+                                    "diagnostics": [d.to_dict() for d in found]})
+    used = set(read.values()) | files.known()
     for digest in set(cache.test_indexes) - used:  # forget indexes of files no longer named or changed
         del cache.test_indexes[digest]
     if set(cache.test_indexes) != before:
@@ -206,8 +313,33 @@ def _against(contracts: list[Contract], rev: str, root: Path) -> list[Diagnostic
     return out
 
 
+@contextlib.contextmanager
+def _collector_paused():
+    """Pause CPython's cyclic garbage collector for one validation run.
+
+    A run allocates millions of objects (YAML nodes, expression trees, ASTs of test
+    files, model records, test indexes, the cache) and almost no cyclic garbage.
+    The collector is triggered by allocation counts, so it would traverse the
+    growing heap again and again: a quarter to a third of a cold run over 2,000
+    contracts (tools/bench/validate.py). Reference counting still frees everything
+    that is not in a cycle; the collector resumes, as it was, when the run ends.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def validate_paths(paths: list[Path], options: ValidateOptions | None = None) -> ValidationReport:
     """Validate the contracts under ``paths``; the report's ``ok`` is what the exit code reflects."""
+    with _collector_paused():
+        return _validate_paths(paths, options)
+
+
+def _validate_paths(paths: list[Path], options: ValidateOptions | None) -> ValidationReport:
     options = options or ValidateOptions()
     root = (options.root or find_root(paths)).resolve()
     files, problems = discover(paths)
@@ -217,11 +349,11 @@ def validate_paths(paths: list[Path], options: ValidateOptions | None = None) ->
         diagnostics.append(make("PV010", shown, 0, 0, f"no contract files (*.yaml, *.yml) found in {shown}",
                                 "point pv validate at the directory that holds your contracts"))
     cache = ValidateCache(options.cache_dir)
-    contracts, found, unloadable = _load_all(files, options, cache)
+    contracts, found, unloadable, entries = _load_all(files, options, cache)
     diagnostics.extend(found)
     project = Project(contracts, unloadable)
     diagnostics.extend(run_project_rules(project))
-    test_diags, refs = _resolve_tests(contracts, root, cache)
+    test_diags, refs = _resolve_tests(contracts, root, cache, entries)
     diagnostics.extend(test_diags)
     if options.against:
         diagnostics.extend(_against(contracts, options.against, root))

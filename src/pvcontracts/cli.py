@@ -70,6 +70,8 @@ def _build_parser(stdout: TextIO, stderr: TextIO) -> _Parser:
     v.add_argument("--max-bytes", type=_positive_int, default=None, help="largest contract file accepted (default 1 MiB)")
     v.add_argument("--cache-dir", type=Path, default=None, help="where the warm-run cache lives (default: ROOT/.pv_cache)")
     v.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    v.add_argument("--jobs", "-j", type=_positive_int, default=None,
+                   help="worker processes for a cold run of many contracts (default: one per CPU; 1: none)")
     v.add_argument("--output", "-o", type=Path, help="write the report to a file (atomically) instead of stdout")
 
     sub.add_parser("schema", help="print the contract JSON Schema (for editors and yaml-language-server)")
@@ -127,6 +129,32 @@ def _build_parser(stdout: TextIO, stderr: TextIO) -> _Parser:
                     help="repository root the evidence's paths are relative to (default: nearest .git or "
                     "pyproject.toml above the evidence file)")
     vf.add_argument("--format", choices=("text", "json"), default="text")
+
+    rp = sub.add_parser("report", help="write the auditor's report of an evidence file: one self-contained HTML page "
+                        "and Markdown, with each gate checked against the current tree as pv verify does")
+    rp.add_argument("evidence", type=Path, nargs="?", default=None,
+                    help="the evidence file pv check wrote, bare or in-toto (default: ROOT/out/evidence.json)")
+    rp.add_argument("--html", metavar="FILE", default=None,
+                    help="write the HTML page here ('-' for stdout); default: beside the evidence, .html")
+    rp.add_argument("--markdown", "--md", metavar="FILE", default=None,
+                    help="write the Markdown here ('-' for stdout); default: beside the evidence, .md. "
+                    "Naming either --html or --markdown writes only what is named")
+    rp.add_argument("--root", type=Path, default=None,
+                    help="repository root the evidence's paths are relative to (default: nearest .git or "
+                    "pyproject.toml above the evidence file)")
+
+    st = sub.add_parser("status", help="print the gate table of an evidence file: status, ship-blocking, tests "
+                        "passed, and whether the evidence still matches the tree")
+    st.add_argument("evidence", type=Path, nargs="?", default=None,
+                    help="the evidence file (default: ROOT/out/evidence.json)")
+    st.add_argument("--status", dest="only_status", choices=("discharged", "failed", "incomplete", "missing"),
+                    default=None, help="show only the gates with this status")
+    st.add_argument("--contract", default=None, metavar="ID", help="show only the gates of this contract")
+    st.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                    help="colour the status words (auto: only on a terminal, and never when NO_COLOR is set)")
+    st.add_argument("--root", type=Path, default=None,
+                    help="repository root the evidence's paths are relative to (default: nearest .git or "
+                    "pyproject.toml above the evidence file)")
     return parser
 
 
@@ -138,7 +166,7 @@ def _cmd_validate(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> i
     root = (args.root or find_root(args.paths)).resolve()
     cache_dir = None if args.no_cache else (args.cache_dir or root / ".pv_cache")
     options = ValidateOptions(root=root, strict=args.strict, max_bytes=args.max_bytes or DEFAULT_MAX_BYTES,
-                              cache_dir=cache_dir, against=args.against)
+                              cache_dir=cache_dir, against=args.against, jobs=args.jobs)
     report = validate_paths(list(args.paths), options)
     counts = report.counts.to_dict()
     if args.format == "json":
@@ -227,6 +255,85 @@ def _cmd_verify(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
     return report.exit_code
 
 
+def _load_report_view(args: argparse.Namespace, verb: str, stdout: TextIO, stderr: TextIO):
+    """The evidence named (or ROOT/out/evidence.json), verified against the tree: (view, None) or (None, exit code)."""
+    from pvcontracts.evidence.render import diagnostic_lines
+    from pvcontracts.evidence.report import load_view
+    from pvcontracts.validate.engine import display_path, find_root
+
+    evidence = args.evidence
+    if evidence is None:
+        evidence = (args.root or find_root([Path.cwd()])).resolve() / "out" / "evidence.json"
+        if not evidence.is_file():
+            stderr.write(f"pv {verb}: no evidence at {display_path(evidence)}: run pv check first, or name the file\n")
+            return None, EXIT_USAGE
+    root = (args.root or find_root([evidence])).resolve()
+    source = str(args.evidence) if args.evidence is not None else display_path(evidence)
+    loaded = load_view(evidence, root, source=source)
+    if loaded.view is None:
+        stdout.write("".join(line + "\n" for line in diagnostic_lines(loaded.diagnostics)))
+        stderr.write(f"pv {verb}: {loaded.error}\n")
+        return None, EXIT_USAGE if loaded.usage else EXIT_FINDINGS
+    return loaded.view, None
+
+
+def _cmd_report(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from pvcontracts.evidence.report import render
+    from pvcontracts.evidence.report.terminal import status_summary
+    from pvcontracts.util.atomic import write_text_atomic
+
+    if args.html == "-" and args.markdown == "-":
+        stderr.write("pv report: only one of --html and --markdown can be '-' (stdout)\n")
+        return EXIT_USAGE
+    view, code = _load_report_view(args, "report", stdout, stderr)
+    if view is None:
+        return code
+    targets = {"html": args.html, "markdown": args.markdown}
+    if args.html is None and args.markdown is None:  # both, beside the evidence
+        base = Path(view.source)
+        targets = {"html": str(base.with_suffix(".html")), "markdown": str(base.with_suffix(".md"))}
+    info = stderr if "-" in targets.values() else stdout  # stdout carries the report itself
+    evidence = Path(view.source).resolve()
+    for target in targets.values():
+        if target not in (None, "-") and Path(target).resolve() == evidence:
+            stderr.write(f"pv report: {target} is the evidence file itself; name another destination\n")
+            return EXIT_USAGE
+    lines = [status_summary(view).replace("pv status:", "pv report:", 1)]
+    for fmt, target in targets.items():
+        if target is None:
+            continue
+        text = render(view, fmt)
+        if target == "-":
+            stdout.write(text)
+            continue
+        try:
+            write_text_atomic(Path(target), text)
+        except OSError as exc:  # an unwritable destination is a usage error, not a traceback
+            stderr.write(f"pv report: cannot write {target}: {exc.strerror or exc}\n")
+            return EXIT_USAGE
+        lines.append(f"{fmt}: {target}")
+    info.write("\n".join(lines) + "\n")
+    return EXIT_OK
+
+
+def _cmd_status(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    import os
+
+    from pvcontracts.evidence.report.terminal import render_status
+
+    view, code = _load_report_view(args, "status", stdout, stderr)
+    if view is None:
+        return code
+    known = [c.id for c in view.contracts]
+    if args.contract is not None and args.contract not in known:
+        stderr.write(f"pv status: no contract {args.contract!r} in {view.source}; it covers: {', '.join(known)}\n")
+        return EXIT_USAGE
+    color = args.color == "always" or (args.color == "auto" and not os.environ.get("NO_COLOR")
+                                       and hasattr(stdout, "isatty") and stdout.isatty())
+    stdout.write(render_status(view, color=color, status=args.only_status, contract=args.contract))
+    return EXIT_OK
+
+
 def run(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Run `pv` with ``argv`` and return the exit code; never raises for bad input or usage."""
     stdout = stdout or sys.stdout
@@ -254,6 +361,10 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr:
             return run_train(args, stdout, stderr)
         if args.verb == "verify":
             return _cmd_verify(args, stdout, stderr)
+        if args.verb == "report":
+            return _cmd_report(args, stdout, stderr)
+        if args.verb == "status":
+            return _cmd_status(args, stdout, stderr)
     except BrokenPipeError:  # `pv validate | head` is not an error
         return EXIT_OK
     except KeyboardInterrupt:

@@ -11,6 +11,7 @@ device. torch is imported only when a tensor actually arrives.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Protocol
@@ -631,12 +632,21 @@ class Expression:
     """A compiled expression and what it refers to; evaluate it as often as you like."""
 
     text: str
-    canonical: str
     names: Mapping[str, int]          # free names -> offset of first use (constants and functions excluded)
     calls: tuple[tuple[str, int], ...]
     history: tuple[HistoryRequest, ...]
     strings: tuple[StringComparison, ...]
     _fn: Callable[[Mapping[str, Any], Any], Any]
+
+    @property
+    def canonical(self) -> str:
+        """The parsed form, for telling a change of meaning from a reformatting (`pv diff`).
+
+        Computed on demand: only diffs need it, and dumping every tree cost a fifth of a
+        cold `pv validate`.
+        """
+        return ast.dump(ast.parse(self.text.strip(), mode="eval").body, annotate_fields=False,
+                        include_attributes=False)
 
     def evaluate(self, env: Mapping[str, Any], history: HistoryReader | None = None) -> Any:
         """Value of the expression; a Python scalar for host inputs, a tensor if any input is one."""
@@ -664,7 +674,22 @@ def _too_deep(tree: ast.AST) -> ast.AST | None:
 
 
 def parse_expression(text: str | int | float) -> Expression:
-    """Parse and check one expression; raises :class:`ExpressionError` with a code and an offset."""
+    """Parse and check one expression; raises :class:`ExpressionError` with a code and an offset.
+
+    Compiled expressions are immutable, so the same text is compiled once per process
+    (contracts repeat ``isfinite(loss)`` and friends); errors are never cached.
+    """
+    if isinstance(text, str):
+        return _parse_text_cached(text)
+    return _parse_expression(text)
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse_text_cached(text: str) -> Expression:
+    return _parse_expression(text)
+
+
+def _parse_expression(text: str | int | float) -> Expression:
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
         raise ExpressionError("PV402", f"an expression must be text or a number, not {type(text).__name__}")
     if not isinstance(text, str):
@@ -691,7 +716,7 @@ def parse_expression(text: str | int | float) -> Expression:
         raise ExpressionError("PV401", f"invalid expression syntax: {exc.msg}", offset, hint) from None
     except (ValueError, RecursionError, MemoryError) as exc:
         raise ExpressionError("PV401", f"invalid expression: {exc}", lead) from None
-    deep = _too_deep(tree.body)
+    deep = _too_deep(tree.body) if len(source) > MAX_NESTING else None  # each level takes a character
     if deep is not None:
         raise ExpressionError("PV401", f"expression nests more than {MAX_NESTING} levels deep",
                               lead + _offset_of(deep, _line_starts(source)), "split it into lets")
@@ -705,7 +730,6 @@ def parse_expression(text: str | int | float) -> Expression:
         raise ExpressionError("PV401", "expression nests too deeply", lead) from None
     return Expression(
         text=text,
-        canonical=ast.dump(tree.body, annotate_fields=False, include_attributes=False),
         names={k: v + lead for k, v in compiler.names.items()},
         calls=tuple((n, o + lead) for n, o in compiler.calls),
         history=tuple(HistoryRequest(h.function, h.metric, h.window, h.offset + lead) for h in compiler.history),

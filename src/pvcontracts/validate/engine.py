@@ -30,6 +30,7 @@ class ValidateOptions:
     max_bytes: int = DEFAULT_MAX_BYTES
     cache_dir: Path | None = None
     against: str | None = None
+    jobs: int | None = None  # worker processes for a cold run; None: one per usable CPU
 
 
 @dataclass
@@ -96,10 +97,13 @@ def _reloader(raw: bytes, display: str):
 
 def _load_all(files: list[Path], options: ValidateOptions, cache: ValidateCache,
               ) -> tuple[list[Contract], list[Diagnostic], dict[str, str], dict[str, dict]]:
+    from pvcontracts.validate import parallel
+
     contracts: list[Contract] = []
     diagnostics: list[Diagnostic] = []
     unloadable: dict[str, str] = {}
     entries: dict[str, dict] = {}  # contract file -> its cache entry, where the test results are kept
+    read: list[tuple[str, bytes, str, dict | None]] = []
     for path in files:
         display = display_path(path)
         raw, problems = read_bytes(path, display, options.max_bytes)
@@ -107,39 +111,56 @@ def _load_all(files: list[Path], options: ValidateOptions, cache: ValidateCache,
             diagnostics.extend(problems)
             continue
         digest = hashlib.sha256(raw).hexdigest()
-        entry = cache.get_contract(display, digest)
-        if entry is not None:
-            diagnostics.extend(Diagnostic.from_dict(d) for d in entry["diagnostics"])
-            if entry.get("data") is not None:
-                contracts.append(build_contract(display, entry["data"], None, _reloader(raw, display)))
-                entries[display] = entry
-            elif entry.get("declared_id"):
-                unloadable[entry["declared_id"]] = display
-            continue
-        loaded = load_contract_bytes(raw, display, digest)
-        found = list(loaded.diagnostics)
-        contract = loaded.contract
-        if contract is not None:
-            found.extend(run_contract_rules(contract))
-            contracts.append(contract)
-            # The node tree (every scalar with its marks) is only needed to place a diagnostic; the
-            # per-contract rules are done, so swap it for a re-parse on demand. Keeping thousands of
-            # trees alive costs memory and collector time, while the later rules (project, tests)
-            # rarely report anything, and re-parse only the contracts they report on.
-            contract._source = None
-            contract._reload = _reloader(raw, display)
-        elif loaded.declared_id:
-            unloadable[loaded.declared_id] = display
-        diagnostics.extend(found)
-        entry = {
-            "data": contract.data if contract is not None else None,
-            "declared_id": loaded.declared_id,
-            "diagnostics": [d.to_dict() for d in found],
-        }
-        cache.put_contract(display, digest, entry)
-        if contract is not None:
+        read.append((display, raw, digest, cache.get_contract(display, digest)))
+    misses = [(display, raw, digest) for display, raw, digest, entry in read if entry is None]
+    jobs = options.jobs if options.jobs is not None else parallel.default_jobs()
+    computed = iter(parallel.contract_entries(misses, jobs))
+    for display, raw, digest, entry in read:
+        if entry is None:
+            entry = next(computed)
+            cache.put_contract(display, digest, entry)
+        diagnostics.extend(Diagnostic.from_dict(d) for d in entry["diagnostics"])
+        if entry.get("data") is not None:
+            # No node tree is kept: positions are re-parsed from these bytes only for the
+            # contracts a later (project or test) rule reports on, which are few.
+            contracts.append(build_contract(display, entry["data"], None, _reloader(raw, display)))
             entries[display] = entry
+        elif entry.get("declared_id"):
+            unloadable[entry["declared_id"]] = display
     return contracts, diagnostics, unloadable, entries
+
+
+def _index_test_files(contracts: list[Contract], root: Path, cache: ValidateCache, jobs: int) -> None:
+    """Parse the named test files the index cache lacks, across worker processes when there are many."""
+    from pvcontracts.validate import parallel
+
+    if jobs <= 1:
+        return  # the resolver parses what it needs as it goes
+    root_real = os.path.realpath(root)
+    seen: set[str] = set()
+    todo: list[tuple[str, bytes]] = []
+    for c in contracts:
+        for _, ref in _test_ref_locations(c):
+            rel = _ref_file(ref)
+            if rel is None or rel in seen:
+                continue
+            seen.add(rel)
+            full = os.path.realpath(os.path.join(root_real, rel))
+            if not full.startswith(root_real + os.sep) or not os.path.isfile(full):
+                continue  # the resolver reports these itself
+            try:
+                with open(full, "rb") as fh:
+                    data = fh.read()
+            except OSError:
+                continue
+            todo.append((rel, data))
+    if not parallel.worth_it(len(todo), jobs):
+        return
+    import hashlib as _hashlib
+
+    todo = [(rel, data) for rel, data in todo if _hashlib.sha256(data).hexdigest() not in cache.test_indexes]
+    if parallel.worth_it(len(todo), jobs):
+        cache.test_indexes.update(parallel.test_indexes(todo, jobs))
 
 
 def _test_ref_locations(contract: Contract):
@@ -353,6 +374,9 @@ def _validate_paths(paths: list[Path], options: ValidateOptions | None) -> Valid
     diagnostics.extend(found)
     project = Project(contracts, unloadable)
     diagnostics.extend(run_project_rules(project))
+    from pvcontracts.validate.parallel import default_jobs
+
+    _index_test_files(contracts, root, cache, options.jobs if options.jobs is not None else default_jobs())
     test_diags, refs = _resolve_tests(contracts, root, cache, entries)
     diagnostics.extend(test_diags)
     if options.against:

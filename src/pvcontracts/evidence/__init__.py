@@ -15,6 +15,7 @@ One job per module:
 * ``verify``      ``pv verify``: valid, stale or tampered, per gate
 * ``check``       ``pv check`` and ``pv falsify`` as library calls
 * ``render``      terminal text for the three verbs
+* ``report``      ``pv report`` (HTML and Markdown for auditors) and ``pv status`` (the gate table)
 
 Arrows point one way: this package uses ``pvcontracts.contract`` and ``pvcontracts.validate``;
 nothing there uses it.

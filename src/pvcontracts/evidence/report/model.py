@@ -1,0 +1,335 @@
+"""The view every report renders: the evidence document joined with ``pv verify``'s verdicts.
+
+Reading is done once, here, for all three renderings (HTML, Markdown, the
+terminal table), so they cannot disagree about a gate. Staleness is not
+recomputed here: :func:`load_view` calls :func:`pvcontracts.evidence.verify.verify_file`,
+the function behind ``pv verify``, and joins its per-gate verdicts to the gates.
+
+Everything in the view is plain data taken from the evidence; nothing is
+escaped yet (contract text is user input: each renderer escapes for its own
+format) and nothing depends on the clock, so the same evidence and tree give
+the same report.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pvcontracts.diagnostic import Diagnostic
+from pvcontracts.evidence.status import GATE_STATUSES
+
+VERDICTS = ("valid", "stale", "tampered")
+OUTCOME_WORDS = {
+    "passed": "passed", "failed": "failed", "error": "error", "missing": "missing", "skipped": "skipped",
+    "xfailed": "xfailed", "xpassed": "xpassed", "deselected": "deselected", "not_collected": "not collected",
+    "not_run": "not run",
+}
+# What a status means, in words an auditor reads without the README.
+STATUS_MEANING = {
+    "discharged": "every test it rests on exists, ran and passed",
+    "failed": "a test failed or errored, or a falsifier found a counterexample",
+    "incomplete": "a test was skipped, xfailed, deselected, not collected or did not run",
+    "missing": "a test it names does not exist, or it names none",
+}
+VERDICT_MEANING = {
+    "valid": "the record is intact and the contract, invariants, falsifiers and test files are unchanged",
+    "stale": "something the gate rests on changed since the evidence was taken",
+    "tampered": "the record does not match its own digest, or its status does not follow from its outcomes",
+}
+
+
+@dataclass(frozen=True)
+class Let:
+    name: str
+    value: str | None  # one expression for every regime
+    by_regime: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class InvariantView:
+    id: str
+    title: str
+    description: str | None
+    at: str
+    when: str | None
+    check: str
+    lets: tuple[Let, ...]
+    on_violation: str
+    contract: str  # the contract that declares it
+    known: bool = True  # False: the gate names an id no contract in the evidence declares
+
+
+@dataclass(frozen=True)
+class InstanceView:
+    node_id: str
+    outcome: str
+    message: str | None
+    duration_s: float | None
+
+
+@dataclass(frozen=True)
+class TestView:
+    __test__ = False
+
+    ref: str
+    roles: tuple[str, ...]
+    falsifiers: tuple[str, ...]
+    outcome: str
+    message: str | None
+    problem: dict[str, Any] | None
+    duration_s: float | None
+    instances: tuple[InstanceView, ...]
+
+
+@dataclass(frozen=True)
+class FalsifierView:
+    id: str
+    invariant: str
+    prediction: str
+    if_fails: str
+    test: str
+    outcome: str
+    message: str | None
+    statistics: dict[str, Any] | None
+    counterexample: dict[str, Any] | None
+    duration_s: float | None
+
+
+@dataclass(frozen=True)
+class ChangelogEntry:
+    version: str
+    date: str
+    summary: str
+
+
+@dataclass
+class ContractView:
+    file: str
+    id: str
+    version: str
+    status: str
+    title: str
+    description: str | None
+    depends_on: tuple[str, ...]
+    changelog: tuple[ChangelogEntry, ...]
+    changelog_entry: ChangelogEntry | None
+    digest: str | None
+    gates: list["GateView"] = field(default_factory=list)
+
+
+@dataclass
+class GateView:
+    id: str
+    anchor: str  # an HTML id made of safe characters, unique in the report
+    title: str | None
+    description: str | None
+    status: str
+    reason: str
+    ship_blocking: bool
+    blocking: bool  # ship-blocking in an active contract: it decides pv check's exit code
+    contract: ContractView
+    invariants: tuple[InvariantView, ...]
+    falsifiers: tuple[FalsifierView, ...]
+    tests: tuple[TestView, ...]
+    counts: dict[str, int]
+    verdict: str  # valid | stale | tampered, from pv verify
+    verdict_reasons: tuple[str, ...]
+    fingerprint: str
+    record_digest: str
+
+    @property
+    def ready(self) -> bool:
+        return self.status == "discharged" and self.verdict == "valid"
+
+    @property
+    def counterexamples(self) -> int:
+        return sum(1 for f in self.falsifiers if f.counterexample is not None)
+
+    @property
+    def search_text(self) -> str:
+        """What the page's search box matches: ids, titles, test references."""
+        parts = [self.id, self.title or "", self.contract.id, *(i.id for i in self.invariants),
+                 *(i.title for i in self.invariants), *(f.id for f in self.falsifiers), *(t.ref for t in self.tests)]
+        return " ".join(parts).lower()
+
+
+@dataclass
+class ReportView:
+    source: str  # the evidence file as the user named it
+    kind: str  # check | falsify
+    created_at: str | None
+    reproducible: bool
+    tool: dict[str, Any]
+    git: dict[str, Any] | None  # where the evidence was taken
+    current_git: dict[str, Any] | None  # the tree staleness was judged against
+    environment: dict[str, Any]
+    run: dict[str, Any]
+    summary: dict[str, Any]
+    content_digest: str
+    in_toto: bool
+    findings: tuple[Diagnostic, ...]  # pv check's own findings, recorded in the evidence
+    verify_findings: tuple[Diagnostic, ...]  # pv verify's findings that no gate row shows (PV632, whole file)
+    contracts: list[ContractView]
+    gates: list[GateView]
+
+    def status_counts(self) -> dict[str, int]:
+        return {s: sum(1 for g in self.gates if g.status == s) for s in GATE_STATUSES}
+
+    def verdict_counts(self) -> dict[str, int]:
+        return {v: sum(1 for g in self.gates if g.verdict == v) for v in VERDICTS}
+
+    @property
+    def blocking(self) -> list[GateView]:
+        return [g for g in self.gates if g.blocking]
+
+    @property
+    def headline(self) -> tuple[str, str]:
+        """(tone, sentence): the one line an auditor reads first. tone is good | warn | bad."""
+        verdicts = self.verdict_counts()
+        blocking = self.blocking
+        done = sum(1 for g in blocking if g.status == "discharged")
+        if verdicts["tampered"]:
+            return "bad", (f"Do not trust this evidence: {_n(verdicts['tampered'], 'gate')} "
+                           f"{'does' if verdicts['tampered'] == 1 else 'do'} not match what pv check wrote.")
+        if self.kind == "falsify":
+            s = self.summary
+            tone = "good" if s.get("ok") else "bad"
+            return tone, (f"Falsifier run: {s.get('falsifiers_passed', 0)} of "
+                          f"{_n(s.get('falsifiers', 0), 'falsifier')} passed, "
+                          f"{_n(s.get('counterexamples', 0), 'counterexample')}. "
+                          "A falsifier run alone discharges no gate.")
+        stale = (f", and {_n(verdicts['stale'], 'gate')} changed since the evidence was taken" if verdicts["stale"]
+                 else "")
+        if self.summary.get("ok"):
+            if verdicts["stale"]:
+                return "warn", (f"All {_n(len(blocking), 'ship-blocking gate')} were discharged{stale}: "
+                                f"take the evidence again before relying on it.")
+            return "good", (f"Ready: all {_n(len(blocking), 'ship-blocking gate')} discharged, "
+                            "and the evidence is current.")
+        errors = self.summary.get("errors", 0)
+        extra = f"; pv check reported {_n(errors, 'error')}" if errors and done == len(blocking) else ""
+        return "bad", f"Not ready: {done} of {_n(len(blocking), 'ship-blocking gate')} discharged{extra}{stale}."
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _anchor(gate_id: str, taken: set[str]) -> str:
+    base = "g-" + (re.sub(r"[^A-Za-z0-9_-]+", "-", gate_id).strip("-") or "x")
+    anchor, n = base, 2
+    while anchor in taken:
+        anchor, n = f"{base}-{n}", n + 1
+    taken.add(anchor)
+    return anchor
+
+
+def _entry(e: dict[str, Any] | None) -> ChangelogEntry | None:
+    return None if e is None else ChangelogEntry(str(e["version"]), str(e["date"]), str(e["summary"]).strip())
+
+
+def _invariant(rec: dict[str, Any], contract: str) -> InvariantView:
+    lets = []
+    for name, value in sorted((rec.get("let") or {}).items()):
+        if isinstance(value, dict):
+            lets.append(Let(name, None, tuple(sorted((str(k), str(v)) for k, v in value.items()))))
+        else:
+            lets.append(Let(name, str(value)))
+    return InvariantView(rec["id"], rec["title"], rec.get("description"), rec["at"], rec.get("when"), rec["check"],
+                         tuple(lets), rec["on_violation"], contract)
+
+
+def _test(rec: dict[str, Any]) -> TestView:
+    instances = tuple(InstanceView(i["node_id"], i["outcome"], i.get("message"), i.get("duration_s"))
+                      for i in rec.get("instances") or ())
+    return TestView(rec["ref"], tuple(rec["roles"]), tuple(rec.get("falsifiers") or ()), rec["outcome"],
+                    rec.get("message"), rec.get("problem"), rec.get("duration_s"), instances)
+
+
+def _falsifier(rec: dict[str, Any]) -> FalsifierView:
+    return FalsifierView(rec["id"], rec["invariant"], rec["prediction"], rec["if_fails"], rec["test"],
+                         rec["outcome"], rec.get("message"), rec.get("statistics"), rec.get("counterexample"),
+                         rec.get("duration_s"))
+
+
+def build_view(doc: dict[str, Any], verify: Any, *, source: str, in_toto: bool = False) -> ReportView:
+    """Join a schema-valid evidence document with a :class:`~pvcontracts.evidence.verify.VerifyReport`."""
+    invariants = {i["id"]: _invariant(i, c["id"]) for c in doc["contracts"] for i in c["invariants"]}
+    falsifiers = {f["id"]: _falsifier(f) for c in doc["contracts"] for f in c["falsifiers"]}
+    verdicts = {(v.contract, v.gate): v for v in verify.verdicts}
+    contracts: list[ContractView] = []
+    gates: list[GateView] = []
+    taken: set[str] = set()
+    for c in doc["contracts"]:
+        cv = ContractView(c["file"], c["id"], c["version"], c["status"], c["title"], c.get("description"),
+                          tuple(c.get("depends_on") or ()),
+                          tuple(e for e in (_entry(x) for x in c.get("changelog") or ()) if e is not None),
+                          _entry(c.get("changelog_entry")), c.get("digest"))
+        contracts.append(cv)
+        for g in c["gates"]:
+            v = verdicts.get((c["id"], g["id"]))
+            gate = GateView(
+                id=g["id"], anchor=_anchor(g["id"], taken), title=g.get("title"), description=g.get("description"),
+                status=g["status"], reason=g["reason"], ship_blocking=bool(g["ship_blocking"]),
+                blocking=bool(g["blocking"]), contract=cv,
+                invariants=tuple(invariants.get(i) or InvariantView(i, "(not in this evidence)", None, "", None, "",
+                                                                    (), "", "", known=False)
+                                 for i in g["invariants"]),
+                falsifiers=tuple(falsifiers[f] for f in g["falsifiers"] if f in falsifiers),
+                tests=tuple(_test(t) for t in g["tests"]), counts=dict(g["counts"]),
+                verdict=v.verdict if v is not None else "stale",
+                verdict_reasons=tuple(v.reasons) if v is not None else ("pv verify has no verdict for it",),
+                fingerprint=g["fingerprint"], record_digest=g["record_digest"])
+            cv.gates.append(gate)
+            gates.append(gate)
+    # pv verify turns each stale or tampered verdict into a PV630/PV631 diagnostic too; the gate rows show
+    # those, so only the rest (a gate the evidence lacks, a damaged file) is listed separately.
+    shown = {(v.gate, v.verdict) for v in verify.verdicts if v.verdict != "valid"}
+    rest = tuple(d for d in verify.diagnostics
+                 if not (d.code in ("PV630", "PV631") and any(d.message.startswith(f"{gate} evidence is {verdict}:")
+                                                              for gate, verdict in shown)))
+    return ReportView(
+        source=source, kind=doc["kind"], created_at=doc.get("created_at"), reproducible=bool(doc["reproducible"]),
+        tool=dict(doc["tool"]), git=(doc.get("source") or {}).get("git"), current_git=verify.current_git,
+        environment=dict(doc["environment"]), run=dict(doc["run"]), summary=dict(doc["summary"]),
+        content_digest=doc["content_digest"], in_toto=in_toto,
+        findings=tuple(Diagnostic.from_dict(d) for d in doc["findings"]), verify_findings=rest,
+        contracts=contracts, gates=gates)
+
+
+@dataclass
+class Loaded:
+    """What :func:`load_view` found: a view, or why there is none (``usage`` when the file is not evidence)."""
+
+    view: ReportView | None = None
+    error: str | None = None
+    usage: bool = False
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def load_view(path: Path, root: Path, *, source: str | None = None) -> Loaded:
+    """Read evidence (bare or in-toto), verify it against the tree under ``root``, and build the view."""
+    from pvcontracts.evidence.evidence import unwrap
+    from pvcontracts.evidence.verify import verify_file
+
+    # The same recomputation pv verify does: digests, fingerprints and schema, against the current tree.
+    report = verify_file(path, root)
+    if report.error is not None:
+        return Loaded(error=report.error, usage=True)
+    if not report.verdicts and any(d.code == "PV631" for d in report.diagnostics):
+        # verify_file stops at a schema mismatch before judging any gate: nothing safe to render
+        return Loaded(error=f"{path} does not match the evidence schema", diagnostics=list(report.diagnostics))
+    try:
+        data = json.loads(Path(path).read_bytes())
+    except (OSError, ValueError) as exc:  # replaced or removed between the two reads
+        return Loaded(error=f"cannot read {path}: {exc}", usage=True)
+    doc, statement = unwrap(data)
+    try:
+        view = build_view(doc, report, source=source or str(path), in_toto=statement is not None)
+    except (KeyError, TypeError, AttributeError):  # replaced between the two reads by something else
+        return Loaded(error=f"{path} changed while it was being read; run pv report again", usage=True)
+    return Loaded(view=view)

@@ -1,0 +1,72 @@
+"""``pv status``: the gate table in the terminal.
+
+Plain aligned columns that read the same without colour (the status is always
+a word; colour only repeats it), so it is fine in a log or a pipe. Under a gate
+that is not discharged and valid, an indented line says why.
+"""
+
+from __future__ import annotations
+
+from pvcontracts.evidence.report.model import ReportView
+
+_COLOR = {"discharged": "32", "valid": "32", "failed": "31", "tampered": "31", "incomplete": "33",
+          "stale": "33", "missing": "35"}
+
+
+def _paint(word: str, width: int, color: bool) -> str:
+    cell = f"{word:<{width}}"
+    if not color or word not in _COLOR:
+        return cell
+    return f"\x1b[{_COLOR[word]}m{word}\x1b[0m" + " " * (width - len(word))
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def status_lines(view: ReportView, *, color: bool = False, status: str | None = None,
+                 contract: str | None = None, reasons: bool = True) -> list[str]:
+    gates = [g for g in view.gates if (status is None or g.status == status)
+             and (contract is None or g.contract.id == contract)]
+    rows = []
+    for g in gates:
+        c = g.contract
+        blocks = "yes" if g.blocking else ("draft" if g.ship_blocking and c.status == "draft" else
+                                           c.status if g.ship_blocking else "no")
+        rows.append((g, g.status, g.id, f"{c.id} {c.version}", blocks,
+                     f"{g.counts.get('passed', 0)}/{g.counts.get('tests', 0)}", g.verdict))
+    head = ("STATUS", "GATE", "CONTRACT", "BLOCKS", "PASSED", "EVIDENCE")
+    widths = [max([len(head[i])] + [len(r[i + 1]) for r in rows]) for i in range(len(head))]
+    lines = ["  ".join(f"{h:<{w}}" for h, w in zip(head, widths)).rstrip()]
+    for g, *cells in rows:
+        painted = [_paint(cells[0], widths[0], color)] + [f"{v:<{w}}" for v, w in zip(cells[1:-1], widths[1:-1])]
+        painted.append(_paint(cells[-1], widths[-1], color))
+        lines.append("  ".join(painted).rstrip())
+        if reasons and not g.ready:
+            if g.status != "discharged":
+                lines.append(f"    why: {g.reason}")
+            for r in g.verdict_reasons:
+                lines.append(f"    {g.verdict}: {r}")
+    if not rows:
+        lines.append("(no gate matches)")
+    return lines
+
+
+def status_summary(view: ReportView) -> str:
+    s = view.summary
+    counts = view.status_counts()
+    vc = view.verdict_counts()
+    when = view.created_at or "reproducible"
+    if view.git:
+        commit = "at " + ((view.git.get("commit") or "no commit")[:12]) + (" (dirty)" if view.git.get("dirty") else "")
+    else:
+        commit = "outside git"
+    return (f"pv status: {s.get('blocking_discharged', 0)} of {_n(s.get('blocking_gates', 0), 'ship-blocking gate')} "
+            f"discharged ({_n(len(view.gates), 'gate')}: " + ", ".join(f"{counts[k]} {k}" for k in counts)
+            + f"); evidence now: {vc['valid']} valid, {vc['stale']} stale, {vc['tampered']} tampered; "
+            f"{view.source} taken {when} {commit}")
+
+
+def render_status(view: ReportView, *, color: bool = False, status: str | None = None,
+                  contract: str | None = None) -> str:
+    return "\n".join([*status_lines(view, color=color, status=status, contract=contract), status_summary(view)]) + "\n"

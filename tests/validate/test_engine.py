@@ -148,8 +148,6 @@ class TestCrossFile:
         project.write("user.yaml", minimal_contract("user", "U").replace("title: A", "depends_on: [broken]\ntitle: A"))
         assert where(project.validate()) == [("contracts/broken.yaml", "PV005", 16, 20)]
 
-    @pytest.mark.xfail(strict=True, reason="engine: Project.unloadable_ids carries contract ids only, so a gate "
-                                           "naming an invariant of a contract that failed to load gets PV204")
     def test_a_gate_covering_an_invariant_of_a_broken_contract_does_not_cascade(self, project, minimal_contract) -> None:
         project.write("broken.yaml", minimal_contract("broken", "B").replace("ship_blocking: true", "ship_blocking: yes"))
         project.write("user.yaml", minimal_contract("user", "U").replace("[INV-U-001]", "[INV-U-001, INV-B-001]"))

@@ -52,6 +52,7 @@ class LoadedFile:
     contract: Contract | None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     declared_id: str | None = None
+    declared_invariants: tuple[str, ...] = ()  # ids a broken file still names, so references to them don't cascade
 
 
 def read_bytes(path: Path, display: str, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[bytes | None, list[Diagnostic]]:
@@ -111,10 +112,15 @@ def load_contract_bytes(raw: bytes, display: str, digest: str | None = None) -> 
     digest = digest or hashlib.sha256(raw).hexdigest()
     doc, problems = parse_contract_bytes(raw, display)
     declared = None
-    if doc is not None and isinstance(doc.data, dict) and isinstance(doc.data.get("id"), str):
-        declared = doc.data["id"]
+    invariant_ids: tuple[str, ...] = ()
+    if doc is not None and isinstance(doc.data, dict):
+        if isinstance(doc.data.get("id"), str):
+            declared = doc.data["id"]
+        items = doc.data.get("invariants")
+        if isinstance(items, list):
+            invariant_ids = tuple(i["id"] for i in items if isinstance(i, dict) and isinstance(i.get("id"), str))
     if doc is None or any(d.severity.value == "error" for d in problems):
-        return LoadedFile(display, digest, None, problems, declared)
+        return LoadedFile(display, digest, None, problems, declared, invariant_ids)
     return LoadedFile(display, digest, build_contract(display, doc.data, doc), problems, declared)
 
 

@@ -102,6 +102,7 @@ def _load_all(files: list[Path], options: ValidateOptions, cache: ValidateCache,
     contracts: list[Contract] = []
     diagnostics: list[Diagnostic] = []
     unloadable: dict[str, str] = {}
+    unloadable_invariants: dict[str, str] = {}
     entries: dict[str, dict] = {}  # contract file -> its cache entry, where the test results are kept
     read: list[tuple[str, bytes, str, dict | None]] = []
     for path in files:
@@ -125,9 +126,12 @@ def _load_all(files: list[Path], options: ValidateOptions, cache: ValidateCache,
             # contracts a later (project or test) rule reports on, which are few.
             contracts.append(build_contract(display, entry["data"], None, _reloader(raw, display)))
             entries[display] = entry
-        elif entry.get("declared_id"):
-            unloadable[entry["declared_id"]] = display
-    return contracts, diagnostics, unloadable, entries
+        else:
+            if entry.get("declared_id"):
+                unloadable[entry["declared_id"]] = display
+            for ident in entry.get("declared_invariants", ()):
+                unloadable_invariants[ident] = display
+    return contracts, diagnostics, (unloadable, unloadable_invariants), entries
 
 
 def _index_test_files(contracts: list[Contract], root: Path, cache: ValidateCache, jobs: int) -> None:
@@ -372,7 +376,7 @@ def _validate_paths(paths: list[Path], options: ValidateOptions | None) -> Valid
     cache = ValidateCache(options.cache_dir)
     contracts, found, unloadable, entries = _load_all(files, options, cache)
     diagnostics.extend(found)
-    project = Project(contracts, unloadable)
+    project = Project(contracts, unloadable[0], unloadable[1])
     diagnostics.extend(run_project_rules(project))
     from pvcontracts.validate.parallel import default_jobs
 

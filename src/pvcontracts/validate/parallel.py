@@ -40,6 +40,7 @@ def contract_entry(display: str, raw: bytes, digest: str) -> dict[str, Any]:
     return {
         "data": loaded.contract.data if loaded.contract is not None else None,
         "declared_id": loaded.declared_id,
+        "declared_invariants": list(loaded.declared_invariants) if loaded.contract is None else [],
         "diagnostics": [d.to_dict() for d in found],
     }
 

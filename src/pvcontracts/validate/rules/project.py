@@ -16,6 +16,7 @@ class Project:
 
     contracts: list[Contract]
     unloadable_ids: dict[str, str] = field(default_factory=dict)  # declared id -> file
+    unloadable_invariants: dict[str, str] = field(default_factory=dict)  # invariant id a broken file declares -> file
 
     @property
     def by_id(self) -> dict[str, Contract]:
@@ -50,6 +51,7 @@ def check_unique_ids(project: Project) -> Iterator[Diagnostic]:
 def check_invariant_references(project: Project) -> Iterator[Diagnostic]:
     """Gates, falsifiers and failure modes name invariants that exist (in any contract)."""
     known = set(project.invariant_owner())
+    broken = project.unloadable_invariants  # the broken file has its own errors; don't add a cascade here
 
     def unknown(c: Contract, path: tuple[str | int, ...], ref: str) -> Diagnostic:
         close = difflib.get_close_matches(ref, sorted(known), n=1, cutoff=0.7)
@@ -58,14 +60,14 @@ def check_invariant_references(project: Project) -> Iterator[Diagnostic]:
     for c in project.contracts:
         for g in c.gates:
             for j, ref in enumerate(g.invariants):
-                if ref not in known:
+                if ref not in known and ref not in broken:
                     yield unknown(c, g.path + ("invariants", j), ref)
         for f in c.falsifiers:
-            if f.invariant not in known:
+            if f.invariant not in known and f.invariant not in broken:
                 yield unknown(c, f.path + ("invariant",), f.invariant)
         for m in c.failure_modes:
             for j, ref in enumerate(m.invariants):
-                if ref not in known:
+                if ref not in known and ref not in broken:
                     yield unknown(c, m.path + ("invariants", j), ref)
 
 

@@ -28,29 +28,8 @@ def _temp_beside(path: Path) -> tuple[int, str]:
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _temp_beside(path)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())  # data on disk before the rename makes it visible
-        os.replace(tmp, path)  # atomic on POSIX: readers see old or new, never half
-        try:
-            dir_fd = os.open(path.parent, os.O_RDONLY)
-        except OSError:
-            return
-        try:
-            os.fsync(dir_fd)  # persist the rename itself
-        finally:
-            os.close(dir_fd)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_writer(path) as fh:
+        fh.write(data)
 
 
 def write_text_atomic(path: Path, text: str) -> None:

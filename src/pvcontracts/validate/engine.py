@@ -95,7 +95,7 @@ def _reloader(raw: bytes, display: str):
     return reload
 
 
-def _load_all(files: list[Path], options: ValidateOptions, cache: ValidateCache,
+def _load_all(files: list[Path], options: ValidateOptions, cache: ValidateCache, root: Path,
               ) -> tuple[list[Contract], list[Diagnostic], dict[str, str], dict[str, dict]]:
     from pvcontracts.validate import parallel
 
@@ -115,7 +115,7 @@ def _load_all(files: list[Path], options: ValidateOptions, cache: ValidateCache,
         read.append((display, raw, digest, cache.get_contract(display, digest)))
     misses = [(display, raw, digest) for display, raw, digest, entry in read if entry is None]
     jobs = options.jobs if options.jobs is not None else parallel.default_jobs()
-    computed = iter(parallel.contract_entries(misses, jobs))
+    computed = iter(parallel.contract_entries(misses, jobs, os.path.realpath(root), cache.test_indexes))
     for display, raw, digest, entry in read:
         if entry is None:
             entry = next(computed)
@@ -132,39 +132,6 @@ def _load_all(files: list[Path], options: ValidateOptions, cache: ValidateCache,
             for ident in entry.get("declared_invariants", ()):
                 unloadable_invariants[ident] = display
     return contracts, diagnostics, (unloadable, unloadable_invariants), entries
-
-
-def _index_test_files(contracts: list[Contract], root: Path, cache: ValidateCache, jobs: int) -> None:
-    """Parse the named test files the index cache lacks, across worker processes when there are many."""
-    from pvcontracts.validate import parallel
-
-    if jobs <= 1:
-        return  # the resolver parses what it needs as it goes
-    root_real = os.path.realpath(root)
-    seen: set[str] = set()
-    todo: list[tuple[str, bytes]] = []
-    for c in contracts:
-        for _, ref in _test_ref_locations(c):
-            rel = _ref_file(ref)
-            if rel is None or rel in seen:
-                continue
-            seen.add(rel)
-            full = os.path.realpath(os.path.join(root_real, rel))
-            if not full.startswith(root_real + os.sep) or not os.path.isfile(full):
-                continue  # the resolver reports these itself
-            try:
-                with open(full, "rb") as fh:
-                    data = fh.read()
-            except OSError:
-                continue
-            todo.append((rel, data))
-    if not parallel.worth_it(len(todo), jobs):
-        return
-    import hashlib as _hashlib
-
-    todo = [(rel, data) for rel, data in todo if _hashlib.sha256(data).hexdigest() not in cache.test_indexes]
-    if parallel.worth_it(len(todo), jobs):
-        cache.test_indexes.update(parallel.test_indexes(todo, jobs))
 
 
 def _test_ref_locations(contract: Contract):
@@ -374,13 +341,10 @@ def _validate_paths(paths: list[Path], options: ValidateOptions | None) -> Valid
         diagnostics.append(make("PV010", shown, 0, 0, f"no contract files (*.yaml, *.yml) found in {shown}",
                                 "point pv validate at the directory that holds your contracts"))
     cache = ValidateCache(options.cache_dir)
-    contracts, found, unloadable, entries = _load_all(files, options, cache)
+    contracts, found, unloadable, entries = _load_all(files, options, cache, root)
     diagnostics.extend(found)
     project = Project(contracts, unloadable[0], unloadable[1])
     diagnostics.extend(run_project_rules(project))
-    from pvcontracts.validate.parallel import default_jobs
-
-    _index_test_files(contracts, root, cache, options.jobs if options.jobs is not None else default_jobs())
     test_diags, refs = _resolve_tests(contracts, root, cache, entries)
     diagnostics.extend(test_diags)
     if options.against:

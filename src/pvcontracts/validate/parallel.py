@@ -45,8 +45,40 @@ def contract_entry(display: str, raw: bytes, digest: str) -> dict[str, Any]:
     }
 
 
-def _contract_batch(batch: list[tuple[str, bytes, str]]) -> list[dict[str, Any]]:
-    return [contract_entry(*item) for item in batch]
+def _named_test_files(data: Any, root: str, seen: set[str]) -> list[tuple[str, bytes]]:
+    """The regular files inside ``root`` that a contract's gates and falsifiers name, each once."""
+    refs: list[str] = []
+    for gate in data.get("gates", []):
+        refs.extend(gate.get("evidence_discharged_by", []))
+    refs.extend(f.get("test") for f in data.get("falsifiers", []))
+    out = []
+    for ref in refs:
+        rel = ref.split("::", 1)[0] if isinstance(ref, str) and "::" in ref else None
+        if rel is None or rel in seen:
+            continue
+        seen.add(rel)
+        full = os.path.realpath(os.path.join(root, rel))
+        if not full.startswith(root + os.sep) or not os.path.isfile(full):
+            continue  # the resolver reports these itself
+        try:
+            with open(full, "rb") as fh:
+                out.append((rel, fh.read()))
+        except OSError:
+            continue
+    return out
+
+
+def _contract_batch(batch: list[tuple[str, bytes, str]], root: str | None = None
+                    ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Entries for a batch, plus the indexes of the test files they name (parsed here, not in the main process)."""
+    entries = [contract_entry(*item) for item in batch]
+    indexes: dict[str, dict[str, Any]] = {}
+    if root is not None:
+        seen: set[str] = set()
+        for entry in entries:
+            if entry.get("data") is not None:
+                indexes.update(_index_batch(_named_test_files(entry["data"], root, seen)))
+    return entries, indexes
 
 
 def _index_batch(batch: list[tuple[str, bytes]]) -> list[tuple[str, dict[str, Any]]]:
@@ -75,22 +107,22 @@ def worth_it(count: int, jobs: int) -> bool:
     return jobs > 1 and count >= 2 * MIN_FILES_PER_JOB
 
 
-def contract_entries(items: list[tuple[str, bytes, str]], jobs: int) -> list[dict[str, Any]]:
-    """Entries for ``items`` in their order, computed by ``jobs`` processes (or here, when few)."""
+def contract_entries(items: list[tuple[str, bytes, str]], jobs: int, root: str | None = None,
+                     test_indexes: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Entries for ``items`` in their order, computed by ``jobs`` processes (or here, when few).
+
+    With ``root`` and ``test_indexes``, the workers also parse the test files each contract
+    names and add their indexes, so the main process resolves references without parsing.
+    """
     if not worth_it(len(items), jobs):
         return [contract_entry(*item) for item in items]
     batches = _batches(items, jobs)
     with _executor(min(jobs, len(batches))) as pool:
-        results = list(pool.map(_contract_batch, batches))
+        results = list(pool.map(_contract_batch, batches, [root] * len(batches)))
+    if test_indexes is not None:
+        for _, indexes in results:
+            for digest, index in indexes.items():
+                test_indexes.setdefault(digest, index)
     # Undo the striding of _batches: item k sits in batch k % count at position k // count.
     count = len(batches)
-    return [results[k % count][k // count] for k in range(len(items))]
-
-
-def test_indexes(files: Iterable[tuple[str, bytes]], jobs: int) -> dict[str, dict[str, Any]]:
-    """digest -> TestIndex JSON for test files, parsed by ``jobs`` processes."""
-    items = list(files)
-    if not worth_it(len(items), jobs):
-        return dict(_index_batch(items))
-    with _executor(jobs) as pool:
-        return {k: v for batch in pool.map(_index_batch, _batches(items, jobs)) for k, v in batch}
+    return [results[k % count][0][k // count] for k in range(len(items))]

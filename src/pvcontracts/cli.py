@@ -93,6 +93,9 @@ def _build_parser(stdout: TextIO, stderr: TextIO) -> _Parser:
                        "(default: nearest .git or pyproject.toml)")
         e.add_argument("--output", "-o", type=Path, default=None,
                        help=f"where to write the evidence, atomically (default: ROOT/out/{default_out})")
+        if verb == "check":
+            e.add_argument("--ledger", type=Path, action="append", default=[], metavar="FILE",
+                           help="include a training run's ledger.jsonl as runtime evidence; repeatable")
         e.add_argument("--results", type=Path, action="append", default=[], metavar="FILE",
                        help="use results a CI job already produced (pytest --report-log or --junitxml) "
                        "instead of running the tests; repeatable")
@@ -224,7 +227,8 @@ def _cmd_check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     options = CheckOptions(paths=list(args.paths), kind=args.verb, root=root, output=output,
                            results=list(args.results), profile=args.profile, seed=args.seed, workers=args.workers,
                            reproducible=args.reproducible, in_toto=args.in_toto, pytest_args=list(args.pytest_arg),
-                           stream=stderr if args.verbose else None, progress=stderr)
+                           stream=stderr if args.verbose else None, progress=stderr,
+                           ledgers=list(getattr(args, "ledger", [])))
     outcome = run_check(options)
     lines = diagnostic_lines(outcome.diagnostics)
     if outcome.evidence is not None:

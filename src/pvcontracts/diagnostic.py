@@ -104,6 +104,11 @@ _CODE_TABLE: tuple[tuple[str, str, Severity, str], ...] = (
     ("PV630", "evidence-stale", Severity.ERROR, "The contract, invariant, gate or a bound test file changed since the evidence was taken."),
     ("PV631", "evidence-tampered", Severity.ERROR, "The evidence does not match its own content digest, or a status does not follow from its outcomes."),
     ("PV632", "gate-not-in-evidence", Severity.ERROR, "A gate of a covered contract that the evidence file has no record of."),
+    ("PV640", "ledger-unreadable", Severity.ERROR, "A --ledger file cannot be read or is not a pv-contracts ledger."),
+    ("PV641", "runtime-violation-blocking", Severity.ERROR, "A run's ledger records a violation of an invariant a ship-blocking gate covers."),
+    ("PV642", "ledger-version-mismatch", Severity.WARNING, "A run's ledger was written against another version of a contract."),
+    ("PV643", "ledger-incomplete", Severity.WARNING, "A run's ledger has no run_end record: the run was killed or is still going."),
+    ("PV644", "runtime-violation", Severity.WARNING, "A run's ledger records a violation of an invariant no ship-blocking gate covers."),
 )
 
 CODES: dict[str, CodeInfo] = {row[0]: CodeInfo(*row) for row in _CODE_TABLE}

@@ -40,6 +40,7 @@ class CheckOptions:
     progress: TextIO | None = None  # one line before the session starts, so a long run is not silent
     max_bytes: int = DEFAULT_MAX_BYTES
     cache_dir: Path | None = None
+    ledgers: list[Path] = field(default_factory=list)  # training-run ledgers to include as runtime evidence
 
 
 @dataclass
@@ -239,12 +240,20 @@ def run_check(options: CheckOptions) -> CheckOutcome:
     findings = list(gathered.findings)
     if options.kind == "check":
         findings.extend(_cross_check(binding, gathered.results))
+    runtime: list[dict[str, Any]] = []
+    for ledger in options.ledgers:
+        from pvcontracts.evidence.runtime import ledger_evidence
+
+        record, found = ledger_evidence(ledger, root, binding.contracts)
+        findings.extend(found)
+        if record is not None:
+            runtime.append(record)
     findings = sort_diagnostics(findings)
     # evidence names files relative to the repository root, whatever the working directory was
     recorded = [replace(d, file=repo_path(d.file, root)) if d.file not in (".", "") else d for d in findings]
     doc = build_evidence(kind=options.kind, binding=binding, outcomes=outcomes, findings=recorded,
                          run=gathered.run, git=git, environment=provenance.environment(),
-                         reproducible=options.reproducible)
+                         reproducible=options.reproducible, runtime=runtime)
     shown = sort_diagnostics(findings + _status_diagnostics(doc, binding, options.kind))
     if options.output is not None:
         try:

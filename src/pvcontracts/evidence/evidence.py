@@ -262,7 +262,8 @@ def summarise(contracts: list[dict[str, Any]], findings: list[Diagnostic], outco
 
 def build_evidence(*, kind: str, binding: Binding, outcomes: dict[str, TestOutcome], findings: list[Diagnostic],
                    run: dict[str, Any], git: dict[str, Any] | None, environment: dict[str, Any],
-                   reproducible: bool, now: _dt.datetime | None = None) -> dict[str, Any]:
+                   reproducible: bool, now: _dt.datetime | None = None,
+                   runtime: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     root = binding.root
     contracts = [_contract_record(c, root, binding, outcomes, reproducible)
                  for c in sorted(binding.contracts, key=lambda c: repo_path(c.file, root))]
@@ -279,6 +280,8 @@ def build_evidence(*, kind: str, binding: Binding, outcomes: dict[str, TestOutco
         "summary": summarise(contracts, findings, outcomes, kind),
         "findings": [d.to_dict() for d in findings],
     }
+    if runtime:
+        doc["runtime"] = runtime
     if not reproducible:
         moment = now or _dt.datetime.now(_dt.timezone.utc)
         doc["created_at"] = moment.astimezone(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")

@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from typing import Any, Mapping
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -123,3 +125,17 @@ class TokenPairs(torch.utils.data.Dataset):
         return row[:-1], row[1:]
 
 
+def task_options(config: Mapping[str, Any], defaults: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``defaults`` overridden by the run config's ``task_options``; unknown sections or keys are errors."""
+    given = dict(config.get("task_options") or {})
+    unknown = set(given) - set(defaults)
+    if unknown:
+        raise ValueError(f"unknown task_options section(s) {sorted(unknown)}; known: {sorted(defaults)}")
+    out: dict[str, dict[str, Any]] = {}
+    for name, section_defaults in defaults.items():
+        section = dict(given.get(name) or {})
+        bad = set(section) - set(section_defaults)
+        if bad:
+            raise ValueError(f"unknown task_options.{name} option(s) {sorted(bad)}; known: {sorted(section_defaults)}")
+        out[name] = {**section_defaults, **section}
+    return out

@@ -93,18 +93,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 
 def options(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """``DEFAULTS`` overridden by the run config's ``task_options`` (sections ``data``, ``model``)."""
-    given = dict(config.get("task_options") or {})
-    unknown = set(given) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown task_options section(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
-    out: dict[str, dict[str, Any]] = {}
-    for name, defaults in DEFAULTS.items():
-        section = dict(given.get(name) or {})
-        bad = set(section) - set(defaults)
-        if bad:
-            raise ValueError(f"unknown task_options.{name} option(s) {sorted(bad)}; known: {sorted(defaults)}")
-        out[name] = {**defaults, **section}
-    return out
+    return _shared().task_options(config, DEFAULTS)
 
 
 def build(config: Mapping[str, Any], seed: int) -> Any:

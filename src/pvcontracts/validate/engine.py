@@ -233,11 +233,11 @@ def _resolve_tests(contracts: list[Contract], root: Path, cache: ValidateCache,
             if problems is None:
                 problems = memo[ref] = resolver.resolve(ref)
             for p in problems:
-                d = c.diag(p.code, path, p.message, p.hint)
                 if c.status == "draft" and p.code in _TEST_CODES_RELAXED_FOR_DRAFTS:
+                    d = c.diag(p.code, path, p.message + " (allowed while the contract is a draft)", p.hint)
                     d = d.with_severity(Severity.WARNING)
-                    d = type(d)(d.code, d.severity, d.file, d.line, d.column,
-                                d.message + " (allowed while the contract is a draft)", d.hint, d.yaml_path)
+                else:
+                    d = c.diag(p.code, path, p.message, p.hint)
                 found.append(d)
         out.extend(found)
         if entry is not None:

@@ -19,11 +19,10 @@ from pvcontracts.validate.rules.project import (
     Project,
     check_coverage,
     check_dependencies,
-    check_duplicate_references,
-    check_gate_evidence_present,
     check_invariant_references,
     check_unique_ids,
 )
+from pvcontracts.validate.rules.references import check_duplicate_references, check_gate_evidence_present
 from pvcontracts.validate.rules.versions import check_changelog
 
 ContractRule = Callable[[Contract], Iterable[Diagnostic]]

@@ -66,7 +66,7 @@ def run_diff(old_spec: str, new_spec: str, fmt: str, stdout: TextIO, stderr: Tex
         return 2
     # Comparing one file with one file of a different id is a rename, still worth a verdict.
     if len(old) == 1 and len(new) == 1 and set(old) != set(new):
-        (old_id, old_c), (new_id, new_c) = next(iter(old.items())), next(iter(new.items()))
+        old_c, (new_id, new_c) = next(iter(old.values())), next(iter(new.items()))
         pairs = [(new_id, old_c, new_c)]
     else:
         pairs = [(cid, old.get(cid), new.get(cid)) for cid in sorted(set(old) | set(new))]

@@ -18,7 +18,7 @@ from pvcontracts.contract.model import Contract, build_contract
 from pvcontracts.contract.yamlload import DEFAULT_MAX_BYTES
 from pvcontracts.diagnostic import Diagnostic, Severity, make, sort_diagnostics
 from pvcontracts.validate.cache import ValidateCache
-from pvcontracts.validate.rules import Project, run_contract_rules, run_project_rules
+from pvcontracts.validate.rules import Project, run_project_rules
 
 _TEST_CODES_RELAXED_FOR_DRAFTS = {"PV303", "PV304", "PV305", "PV307"}
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Iterable
+from typing import Any
 
 MIN_FILES_PER_JOB = 32  # below this a worker's start-up costs more than it saves
 

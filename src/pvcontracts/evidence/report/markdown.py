@@ -209,7 +209,7 @@ def render_markdown(view: ReportView) -> str:
            f"- Tests: {s.get('bound_tests', 0)} bound, {s.get('executed', 0)} ran, {s.get('passed', 0)} passed",
            f"- Falsifiers: {s.get('falsifiers', 0)}, {s.get('falsifiers_passed', 0)} passed, "
            f"{_plural(s.get('counterexamples', 0), 'counterexample')}, {s.get('examples', 0)} examples tried",
-           f"- Evidence against the current tree: " + ", ".join(f"{vc[v]} {v}" for v in VERDICTS),
+           "- Evidence against the current tree: " + ", ".join(f"{vc[v]} {v}" for v in VERDICTS),
            f"- Content digest: {code(view.content_digest)}", ""]
     out += ["## Gates", "", "| Status | Gate | Contract | Blocks release | Tests passed | Evidence now | Why |",
             "|---|---|---|---|---:|---|---|"]

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pvcontracts.contract import loading
+from pvcontracts.contract import loading, yamlload
 from pvcontracts.contract.loading import load_contract_file, parse_contract_bytes, read_bytes
 from pvcontracts.contract.yamlload import (
     DEFAULT_MAX_BYTES,
@@ -311,6 +311,66 @@ class TestDeepNesting:
         text = b"".join(b" " * (indent * i) + b"k:\n" for i in range(MAX_DEPTH + 5))
         d = only(load(text)[1], "PV007")
         assert where(d) == (MAX_DEPTH + 1, indent * MAX_DEPTH + 1)
+
+
+class TestDepthWhicheverPyYAML:
+    """PyYAML 6.0.3's C parser yields events at any depth; 6.0.4's refuses flow nesting past 1000 by itself.
+
+    The C event stream is stood in for with each release's behaviour, so both are tested
+    whichever one is installed (CI also runs this file under each release in turn).
+    """
+
+    FLOW = "[" * 100_000
+
+    @staticmethod
+    def refuses_like_6_0_4(text: str):
+        """libyaml's refusal as PyYAML 6.0.4 raises it, before the first event of a run of brackets."""
+        depth = 0
+        for index, char in enumerate(text):
+            depth += char in "[{"
+            if depth > 1000:
+                mark = yaml.Mark("<unicode string>", index, 0, index, None, None)
+                raise yaml.scanner.ScannerError("while increasing flow level", mark,
+                                                "exceeded maximum nesting depth", mark)
+        yield from yaml.parse(text, Loader=yaml.SafeLoader)
+
+    @staticmethod
+    def yields_like_6_0_3(text: str):
+        yield from yaml.parse(text, Loader=yaml.SafeLoader)
+
+    @pytest.mark.parametrize("release", ["6.0.3", "6.0.4"])
+    @pytest.mark.parametrize("text, pos", [
+        (FLOW, (1, MAX_DEPTH + 1)),
+        ("k: " + "[" * 2000 + "]" * 2000, (1, 4 + MAX_DEPTH - 1)),
+        ("a: " + "{b: " * 3000, (1, 4 + 4 * (MAX_DEPTH - 1))),  # the root mapping is the first level
+    ], ids=["flow-lists", "closed-under-a-key", "flow-maps-under-a-key"])
+    def test_the_same_pv007_under_either_release(self, monkeypatch, release: str, text: str,
+                                                 pos: tuple[int, int]) -> None:
+        events = self.refuses_like_6_0_4 if release == "6.0.4" else self.yields_like_6_0_3
+        monkeypatch.setattr(yamlload, "_c_events", events)
+        d = only(load(text)[1], "PV007")
+        assert where(d) == pos
+
+    def test_the_installed_release_agrees(self) -> None:
+        # whichever PyYAML is installed, the real C parser gives the answer the stand-ins give
+        assert where(only(load(self.FLOW)[1], "PV007")) == (1, MAX_DEPTH + 1)
+
+    def test_the_depth_refusal_is_recognised_by_its_words(self) -> None:
+        mark = yaml.Mark("<unicode string>", 1000, 0, 1000, None, None)
+        refusal = yaml.scanner.ScannerError("while increasing flow level", mark, "exceeded maximum nesting depth", mark)
+        other = yaml.scanner.ScannerError("while parsing a flow node", mark, "did not find expected node content", mark)
+        assert yamlload._is_library_depth_limit(refusal)
+        assert not yamlload._is_library_depth_limit(other)
+
+    def test_other_syntax_errors_are_not_rescanned(self, monkeypatch) -> None:
+        # the pure-Python rescan costs ~5 s per MiB, so only the library's depth refusal pays for it
+        rescans: list[object] = []
+        real_parse = yaml.parse
+        monkeypatch.setattr(yaml, "parse", lambda text, Loader: rescans.append(Loader) or real_parse(text, Loader=Loader))
+        text = "k: [" + "1, " * 300 + "\n"  # long enough to pass the cheap bound, then unclosed
+        d = only(load(text)[1], "PV003")
+        assert d.line >= 1
+        assert yaml.SafeLoader not in rescans
 
 
 # --------------------------------------------------------------------------- document shape

@@ -240,24 +240,56 @@ def _depth_bound(text: str) -> int:
 
 
 def _check_depth(text: str, file: str) -> Diagnostic | None:
-    """Exact nesting check with the C event parser, which iterates where the composer would recurse."""
+    """Exact nesting check over the event stream, which parsers iterate where the composer would recurse.
+
+    The C parser answers first. From PyYAML 6.0.4 its scanner refuses flow nesting past
+    1000 levels on its own, and for brackets with nothing between them it scans that far
+    ahead before yielding the first event, so our limit never gets to speak. That refusal
+    is recognised and the same text rescanned with the pure-Python parser, which has no
+    such limit and yields the same events: the diagnostic is the same whichever PyYAML is
+    installed. Only files past the cheap bound that the C parser refused pay for it
+    (about 0.25 s for the largest file the loader reads).
+    """
     if _depth_bound(text) < _SAFE_DEPTH_BOUND:
         return None
-    depth = 0
     try:
-        for event in yaml.parse(text, Loader=_Parser):
-            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    mark = event.start_mark
-                    return make("PV007", file, mark.line + 1, mark.column + 1,
-                                f"collections nest deeper than {MAX_DEPTH} levels",
-                                "flatten the structure; contracts need only a few levels")
-            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                depth -= 1
+        return _first_too_deep(_c_events(text), file)
+    except yaml.YAMLError as exc:
+        if not _is_library_depth_limit(exc):
+            return None  # the real load reports the syntax error with its position
+    try:
+        return _first_too_deep(yaml.parse(text, Loader=yaml.SafeLoader), file)
     except yaml.YAMLError:
-        return None  # the real load reports the syntax error with its position
+        return None
+
+
+def _c_events(text: str):
+    """The C parser's event stream (a seam, so tests can stand in for either PyYAML release)."""
+    return yaml.parse(text, Loader=_Parser)
+
+
+def _is_library_depth_limit(exc: yaml.YAMLError) -> bool:
+    """True for libyaml's own nesting refusal ("exceeded maximum nesting depth", PyYAML 6.0.4)."""
+    words = " ".join(str(part) for part in (getattr(exc, "problem", None), getattr(exc, "context", None)) if part)
+    return "nesting depth" in (words or str(exc))
+
+
+def _first_too_deep(events, file: str) -> Diagnostic | None:
+    """PV007 at the first collection that opens past MAX_DEPTH, or None when the stream never goes that deep."""
+    depth = 0
+    for event in events:
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return _nesting_too_deep(file, event.start_mark)
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
     return None
+
+
+def _nesting_too_deep(file: str, mark: yaml.Mark) -> Diagnostic:
+    return make("PV007", file, mark.line + 1, mark.column + 1, f"collections nest deeper than {MAX_DEPTH} levels",
+                "flatten the structure; contracts need only a few levels")
 
 
 def _alias_expansion(root: yaml.Node, limit: int) -> bool:
@@ -361,10 +393,7 @@ def load_yaml_text(text: str, file: str) -> tuple[LoadedYaml | None, list[Diagno
         # The event scan only runs past _SAFE_DEPTH_BOUND; the limit itself holds at every depth.
         deep_node = _too_deep(root, MAX_DEPTH)
         if deep_node is not None:
-            mark = deep_node.start_mark
-            return None, [make("PV007", file, mark.line + 1, mark.column + 1,
-                               f"collections nest deeper than {MAX_DEPTH} levels",
-                               "flatten the structure; contracts need only a few levels")]
+            return None, [_nesting_too_deep(file, deep_node.start_mark)]
         try:
             data = loader.construct_document(root)
         except yaml.YAMLError as exc:

@@ -184,6 +184,13 @@ class TestParsing:
         assert dict(expr.names) == {"val_loss": 2, "cap": 14, "vocab_size": 42}
         assert [name for name, _ in expr.calls] == ["ln"]
 
+    def test_offsets_count_characters_not_utf8_bytes(self) -> None:
+        # ast's col_offset counts UTF-8 bytes; a diagnostic must point at the character an editor shows
+        text = "(À / A +\n éé * prev(ß))"
+        expr = parse_expression(text)
+        assert {name: text[offset:offset + len(name)] for name, offset in expr.names.items()} == \
+            {"À": "À", "A": "A", "éé": "éé", "ß": "ß"}
+
     def test_history_requests(self) -> None:
         expr = parse_expression("window_mean(loss, n) < prev(loss) + window_max(grad_norm, 5)")
         assert expr.history == (HistoryRequest("window_mean", "loss", "n", 0),

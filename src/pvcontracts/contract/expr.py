@@ -374,18 +374,29 @@ _FORBIDDEN_HINTS: dict[type, str] = {
 }
 
 
-def _offset_of(node: ast.AST, line_starts: list[int]) -> int:
-    lineno = getattr(node, "lineno", 1)
-    col = getattr(node, "col_offset", 0)
-    return line_starts[lineno - 1] + col if 0 < lineno <= len(line_starts) else col
+def _offset_of(node: ast.AST, lines: "_Lines") -> int:
+    return lines.offset(getattr(node, "lineno", 1), getattr(node, "col_offset", 0))
 
 
-def _line_starts(text: str) -> list[int]:
-    starts = [0]
-    for i, ch in enumerate(text):
-        if ch == "\n":
-            starts.append(i + 1)
-    return starts
+class _Lines:
+    """Character offsets of AST positions: ``col_offset`` counts UTF-8 bytes, diagnostics count characters."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.split("\n")
+        self.starts = [0]
+        for line in self.lines[:-1]:
+            self.starts.append(self.starts[-1] + len(line) + 1)
+
+    def offset(self, lineno: int, col_bytes: int) -> int:
+        if not 0 < lineno <= len(self.lines):
+            return col_bytes
+        line = self.lines[lineno - 1]
+        col = len(line.encode("utf-8")[:col_bytes].decode("utf-8", errors="ignore")) if not line.isascii() else col_bytes
+        return self.starts[lineno - 1] + col
+
+
+def _line_starts(text: str) -> "_Lines":
+    return _Lines(text)
 
 
 class _Compiler:
@@ -703,7 +714,7 @@ def _parse_expression(text: str | int | float) -> Expression:
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
-        starts = _line_starts(source)
+        starts = _line_starts(source).starts
         line = (exc.lineno or 1) - 1
         if exc.offset:
             col = max(exc.offset - 1, 0)

@@ -63,6 +63,9 @@ def _build_parser(stdout: TextIO, stderr: TextIO) -> _Parser:
 
     v = sub.add_parser("validate", help="check contracts: schema, references, expressions, tests, versions")
     v.add_argument("paths", nargs="*", type=Path, default=[Path("contracts")], help="contract files or directories (default: contracts)")
+    v.add_argument("--shipped", action="store_true",
+                   help="validate the contracts installed with pv-contracts instead of PATHS (their test references "
+                        "name pv-contracts' own tests, so they are not resolved)")
     v.add_argument("--format", choices=("text", "json", "sarif"), default="text")
     v.add_argument("--strict", action="store_true", help="treat warnings as errors")
     v.add_argument("--against", metavar="REV", help="demand a version bump for each contract whose meaning changed since git REV")
@@ -166,10 +169,25 @@ def _cmd_validate(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> i
     from pvcontracts.validate.engine import ValidateOptions, find_root, validate_paths
     from pvcontracts.validate.render import render_json, render_sarif, render_text
 
+    if args.shipped:
+        from pvcontracts.contract.contractset import shipped_contracts_dir
+        from pvcontracts.errors import ContractLoadError
+
+        if args.paths != [Path("contracts")] or args.against:
+            stderr.write("pv validate: --shipped takes no PATHS and no --against\n")
+            return EXIT_USAGE
+        try:
+            args.paths = [shipped_contracts_dir()]
+        except ContractLoadError as exc:
+            stderr.write(f"pv validate: {exc}\n")
+            return EXIT_USAGE
+        stderr.write(f"pv validate: the shipped contracts in {args.paths[0]}; "
+                     "their test references are not resolved (the tests live in pv-contracts' repository)\n")
     root = (args.root or find_root(args.paths)).resolve()
-    cache_dir = None if args.no_cache else (args.cache_dir or root / ".pv_cache")
+    cache_dir = None if (args.no_cache or args.shipped) else (args.cache_dir or root / ".pv_cache")
     options = ValidateOptions(root=root, strict=args.strict, max_bytes=args.max_bytes or DEFAULT_MAX_BYTES,
-                              cache_dir=cache_dir, against=args.against, jobs=args.jobs)
+                              cache_dir=cache_dir, against=args.against, jobs=args.jobs,
+                              resolve_tests=not args.shipped)
     report = validate_paths(list(args.paths), options)
     counts = report.counts.to_dict()
     if args.format == "json":

@@ -18,11 +18,33 @@ from pvcontracts.errors import ContractLoadError
 
 
 def shipped_contracts_dir() -> Path:
-    """The training contracts that ship with pv-contracts (``contracts/`` of the source tree)."""
+    """The training contracts that ship with pv-contracts.
+
+    A wheel carries them as the data package ``pvcontracts/shipped/`` (the build maps
+    the repository's ``contracts/`` there). A source checkout, editable or not, reads
+    that ``contracts/`` itself: it is the one copy, and the checkout is where they are
+    developed. Nothing else is ever searched, so a user's own ``contracts/`` directory
+    is never mistaken for, or mixed into, the shipped set.
+    """
     packaged = Path(str(resources.files("pvcontracts").joinpath("shipped")))
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parents[3] / "contracts"
+    checkout = Path(__file__).resolve().parents[3]
+    if _is_pv_contracts_checkout(checkout):
+        return checkout / "contracts"
+    raise ContractLoadError(f"this install of pv-contracts carries no shipped contracts (looked in {packaged}); "
+                            "reinstall it from a wheel or a source checkout")
+
+
+def _is_pv_contracts_checkout(directory: Path) -> bool:
+    """True for the source tree this module was imported from: src/pvcontracts/ under a pyproject of pv-contracts."""
+    pyproject = directory / "pyproject.toml"
+    if not (pyproject.is_file() and (directory / "contracts").is_dir() and (directory / "src" / "pvcontracts").is_dir()):
+        return False
+    try:
+        return 'name = "pv-contracts"' in pyproject.read_text(encoding="utf-8")
+    except OSError:
+        return False
 
 
 def load_contracts(path: Path | str | None = None, select: Iterable[str] | None = None,

@@ -31,6 +31,7 @@ class ValidateOptions:
     cache_dir: Path | None = None
     against: str | None = None
     jobs: int | None = None  # worker processes for a cold run; None: one per usable CPU
+    resolve_tests: bool = True  # False only where the tests cannot be present (the shipped contracts of an install)
 
 
 @dataclass
@@ -345,7 +346,7 @@ def _validate_paths(paths: list[Path], options: ValidateOptions | None) -> Valid
     diagnostics.extend(found)
     project = Project(contracts, unloadable[0], unloadable[1])
     diagnostics.extend(run_project_rules(project))
-    test_diags, refs = _resolve_tests(contracts, root, cache, entries)
+    test_diags, refs = _resolve_tests(contracts, root, cache, entries) if options.resolve_tests else ([], 0)
     diagnostics.extend(test_diags)
     if options.against:
         diagnostics.extend(_against(contracts, options.against, root))

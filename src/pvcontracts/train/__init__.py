@@ -9,7 +9,9 @@ streams), ``schedules`` (pure LR multipliers), ``optim`` (AdamW groups), ``rng``
 stream, captured and restored), ``checkpoint`` (atomic writes, retention, loading),
 ``early_stop`` (sufficiency gate, target loss, coverage patience), ``policies`` (loss
 curriculum, adaptive rejection penalty), ``preflight`` (checks and reports before training),
-``result`` (result.json), ``trainer`` (the loop), ``faults`` (crash-test hooks).
+``result`` (result.json), ``task`` (what a task provides, and its defaults: the loss, a dataset's
+length), ``trainer`` (the loop), ``faults`` (crash-test hooks). Imports point one way: the loop
+uses the others, and none of them uses the loop.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from pvcontracts.errors import PvError
+from pvcontracts.train.task import cross_entropy, dataset_len
 from pvcontracts.util.atomic import write_text_atomic
 
 __all__ = ["Check", "PreflightError", "PreflightReport", "determinism_report", "environment", "run_checks",
@@ -149,13 +150,6 @@ def determinism_report(seeds: dict[str, int], deterministic: bool, device: str) 
 # ---------------------------------------------------------------------- the trainer's checks
 
 
-def dataset_len(dataset: Any) -> int | None:
-    try:
-        return len(dataset)
-    except TypeError:  # an iterable dataset: no length, no steps per epoch
-        return None
-
-
 def trainer_checks(t: Any, determinism: dict[str, Any]) -> list[tuple[str, Callable[[], Check]]]:
     """The checks of a built :class:`~pvcontracts.train.trainer.Trainer` ``t``, in report order."""
     return [("run directory writable", lambda: check_writable(t.out_dir)),
@@ -198,8 +192,6 @@ def _model(t: Any) -> Check:
     import math
 
     import torch
-
-    from pvcontracts.train.trainer import cross_entropy
 
     x, y = next(iter(t.val_loader))
     was = t.model.training

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, TextIO
 
 import torch
-import torch.nn.functional as F
 
 from pvcontracts.runtime import ContractViolation, Monitor
 from pvcontracts.train import rng
@@ -42,7 +41,7 @@ from pvcontracts.train.preflight import Check, determinism_report, run_checks, t
 from pvcontracts.train.result import RunResult, result_data, write_json_atomic
 from pvcontracts.train.schedules import Schedule, build_scheduler
 from pvcontracts.train.seeds import Seeds, derive_seeds
-from pvcontracts.train.task import Task
+from pvcontracts.train.task import Task, cross_entropy, dataset_len
 
 __all__ = ["Trainer", "cross_entropy"]
 
@@ -51,11 +50,6 @@ ALWAYS = ("training-loop-pretrain-v1", "lr-schedule-v1", "checkpoint-resume-v1",
 _RESUME_FIXED = ("task", "task_options", "regime", "seed", "max_epochs", "batch_size", "grad_accum_steps", "lr",
                  "min_lr_ratio", "warmup_fraction", "lr_schedule", "decay_fraction", "weight_decay", "betas", "eps",
                  "grad_clip", "mixed_precision", "amp_dtype", "curriculum", "rejection_penalty")
-
-
-def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weights: Mapping[str, float] | None = None) -> torch.Tensor:
-    """The default loss: mean token cross-entropy, in float32 whatever the autocast dtype."""
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
 
 
 class Trainer:
@@ -416,7 +410,7 @@ class Trainer:
         self.loss_fn = task.loss_fn or cross_entropy
         self.loader_generator = torch.Generator().manual_seed(self.seeds.data_order)
         # generator=: the shuffle order and the workers' base seed come from the data-order stream only.
-        sized = _sized(task.train_dataset)
+        sized = dataset_len(task.train_dataset) is not None
         self.train_loader = torch.utils.data.DataLoader(  # (an empty dataset cannot be shuffled: preflight refuses it)
             task.train_dataset, batch_size=c.batch_size, shuffle=bool(sized and len(task.train_dataset)),
             generator=self.loader_generator, num_workers=c.num_workers)
@@ -608,14 +602,6 @@ def _device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device={name!r} but CUDA is not available here", "device")
     return torch.device(name)
-
-
-def _sized(dataset: Any) -> bool:
-    try:
-        len(dataset)
-    except TypeError:
-        return False
-    return True
 
 
 def _raised_at(exc: BaseException) -> str:

@@ -237,7 +237,7 @@ def contract_findings(c: Contract) -> list[Diagnostic]:
 
 class TestExpressions:
     def test_constants_and_functions_are_known(self) -> None:
-        c = contract(invariants=invariant("'loss < inf and pi > e and isfinite(nan) == 0'"))
+        c = contract(invariants=invariant("'loss < inf and pi > e and isfinite(nan) == false'"))
         assert contract_findings(c) == []
 
     def test_a_function_named_without_a_call(self) -> None:
@@ -269,12 +269,12 @@ class TestExpressions:
         for decl, ok in [("{type: int, min: 1, max: 50}", True), ("{type: int, min: 1}", False),
                          ("{type: int, min: 0, max: 50}", False), ("{type: float, min: 1, max: 5}", False),
                          ("{type: int, min: 1, max: 10001}", False)]:
-            c = contract(top=f"params:\n  n: {decl}\n", invariants=invariant("'window_mean(loss, n) < 5'"))
+            c = contract(top=f"params:\n  n: {decl}\n", invariants=invariant("'window_mean(loss, n) < 5'", when="'step >= n'"))
             assert codes_of(contract_findings(c)) == ([] if ok else ["PV404"]), decl
 
     def test_window_literal_out_of_range(self) -> None:
         for window, ok in [("1", True), ("10000", True), ("0", False), ("10001", False), ("2.5", False)]:
-            c = contract(invariants=invariant(f"'window_max(loss, {window}) < 5'"))
+            c = contract(invariants=invariant(f"'window_max(loss, {window}) < 5'", when="'step >= 10000'"))
             assert codes_of(contract_findings(c)) == ([] if ok else ["PV404"]), window
 
     def test_history_of_a_let_or_param_is_refused(self) -> None:

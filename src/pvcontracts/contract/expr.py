@@ -140,8 +140,14 @@ class SourcePositions:
 
     def offset(self, node: ast.AST) -> int:
         """0-based character offset of ``node`` in the text (0 for a node without a position)."""
-        lineno = getattr(node, "lineno", 1)
-        col = getattr(node, "col_offset", 0)
+        return self.at(getattr(node, "lineno", 1), getattr(node, "col_offset", 0))
+
+    def end(self, node: ast.AST) -> int:
+        """0-based character offset just past ``node``."""
+        return self.at(getattr(node, "end_lineno", None) or 1, getattr(node, "end_col_offset", None) or 0)
+
+    def at(self, lineno: int, col: int) -> int:
+        """Character offset of 1-based line ``lineno``, UTF-8 byte column ``col``."""
         if not 0 < lineno <= len(self.starts):
             return col
         if not self.ascii:
@@ -430,6 +436,12 @@ class Expression:
         if self._positions is None:
             return self._lead
         return self._lead + self._positions.offset(node)
+
+    def segment(self, node: ast.AST) -> str:
+        """The text of a node of :attr:`tree`, as written."""
+        if self._positions is None:
+            return self.text
+        return self.text[self._lead + self._positions.offset(node):self._lead + self._positions.end(node)]
 
     def evaluate(self, env: Mapping[str, Any], history: HistoryReader | None = None) -> Any:
         """Value of the expression; a Python scalar for host inputs, a tensor if any input is one."""

@@ -7,6 +7,7 @@ from typing import Iterator
 
 from pvcontracts.contract.expr import MAX_WINDOW, Expression, parse_expression
 from pvcontracts.contract.model import Contract, Invariant
+from pvcontracts.contract.paramcheck import declaration_problems
 from pvcontracts.contract.vocabulary import REGIMES, metrics_at
 from pvcontracts.diagnostic import Diagnostic
 from pvcontracts.errors import ExpressionError
@@ -15,31 +16,23 @@ YamlPath = tuple[str | int, ...]
 
 
 def check_params(contract: Contract) -> Iterator[Diagnostic]:
-    """A param's constraints agree with each other, so a caller can always satisfy them."""
+    """A param's constraints agree with each other, so a caller can always satisfy them (rules in paramcheck)."""
     for name, p in contract.params.items():
         path: YamlPath = ("params", name)
-        if p.type == "enum" and not p.values:
-            yield contract.diag("PV409", path, f"param '{name}' is an enum but lists no values", "add values: [a, b]")
-        if p.type != "enum" and p.values:
-            yield contract.diag("PV409", path + ("values",), f"param '{name}' has values but is of type {p.type}",
-                                "set type: enum, or remove values")
-        if p.type in ("bool", "enum") and (p.min is not None or p.max is not None):
-            yield contract.diag("PV409", path, f"param '{name}' of type {p.type} cannot have min or max")
-        if p.min is not None and p.max is not None and p.min > p.max:
-            yield contract.diag("PV409", path + ("min",), f"param '{name}' has min {p.min} above max {p.max}")
-        if p.default is not None:
-            d = p.default
-            ok = {
-                "int": isinstance(d, int) and not isinstance(d, bool),
-                "float": isinstance(d, (int, float)) and not isinstance(d, bool),
-                "bool": isinstance(d, bool),
-                "enum": isinstance(d, str) and d in p.values,
-            }[p.type]
-            if not ok:
-                yield contract.diag("PV409", path + ("default",), f"default {d!r} of param '{name}' is not a valid {p.type}"
-                                    + (f" (one of {', '.join(p.values)})" if p.type == "enum" else ""))
-            elif p.type in ("int", "float") and ((p.min is not None and d < p.min) or (p.max is not None and d > p.max)):
-                yield contract.diag("PV409", path + ("default",), f"default {d} of param '{name}' is outside [{p.min}, {p.max}]")
+        for problem in declaration_problems(p):
+            where = path + (problem.field,) if problem.field is not None else path
+            yield contract.diag("PV409", where, problem.message, problem.hint)
+
+
+def check_let_names(contract: Contract) -> Iterator[Diagnostic]:
+    """A let named like a param hides it: the invariant would read the let where its author meant the param."""
+    for inv in contract.invariants:
+        for name in inv.lets:
+            if name in contract.params:
+                yield contract.diag("PV412", inv.path + ("let", name),
+                                    f"let '{name}' of {inv.id} has the name of a param: inside {inv.id} the let's "
+                                    "value replaces the param's, so the param is never read there",
+                                    "rename the let (or the param), so each name means one value", key=True)
 
 
 class _Scope:

@@ -13,7 +13,7 @@ from typing import Callable, Iterable
 
 from pvcontracts.contract.model import Contract
 from pvcontracts.diagnostic import Diagnostic
-from pvcontracts.validate.rules.expressions import check_expressions, check_let_names, check_params
+from pvcontracts.validate.rules.expressions import check_expressions, check_lets, check_params
 from pvcontracts.validate.rules.guards import check_history_guards
 from pvcontracts.validate.rules.identity import check_contract_id
 from pvcontracts.validate.rules.project import (
@@ -38,7 +38,7 @@ CONTRACT_RULES: dict[str, tuple[ContractRule, tuple[str, ...]]] = {
     "contract-id": (check_contract_id, ("PV201",)),
     "params": (check_params, ("PV409",)),
     "expressions": (check_expressions, ("PV401", "PV402", "PV403", "PV404", "PV405", "PV406", "PV407", "PV408")),
-    "let-names": (check_let_names, ("PV412",)),
+    "lets": (check_lets, ("PV412", "PV413")),
     "expression-types": (check_expression_types, ("PV411",)),
     "history-guards": (check_history_guards, ("PV410",)),
     "changelog": (check_changelog, ("PV501", "PV502")),

@@ -24,9 +24,16 @@ def check_params(contract: Contract) -> Iterator[Diagnostic]:
             yield contract.diag("PV409", where, problem.message, problem.hint)
 
 
-def check_let_names(contract: Contract) -> Iterator[Diagnostic]:
-    """A let named like a param hides it: the invariant would read the let where its author meant the param."""
+MAX_LETS = 100  # per invariant: every evaluation computes them all, and a violation message shows them all
+
+
+def check_lets(contract: Contract) -> Iterator[Diagnostic]:
+    """A let named like a param hides it (PV412); more than MAX_LETS make every evaluation long (PV413)."""
     for inv in contract.invariants:
+        if len(inv.lets) > MAX_LETS:
+            yield contract.diag("PV413", inv.path + ("let",), f"{inv.id} has {len(inv.lets)} lets; the limit is "
+                                f"{MAX_LETS}, so that one evaluation stays fast and its violation message readable",
+                                "split the invariant, or compute the value once as a metric", key=True)
         for name in inv.lets:
             if name in contract.params:
                 yield contract.diag("PV412", inv.path + ("let", name),
@@ -102,25 +109,28 @@ def _names(contract: Contract, scope: _Scope, path: YamlPath, expr: Expression,
 
 
 def _let_cycles(inv: Invariant, deps: dict[str, set[str]]) -> list[list[str]]:
+    """Each cycle among the lets once, at the edge that closes it; an explicit stack, as lets may chain by thousands."""
     cycles: list[list[str]] = []
     state: dict[str, int] = {}
-
-    def visit(node: str, stack: list[str]) -> None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in sorted(deps.get(node, ())):
-            if nxt == node:
-                continue
-            if state.get(nxt) == 1:
-                cycles.append(stack[stack.index(nxt):] + [nxt])
+    for start in sorted(deps):
+        if start in state:
+            continue
+        state[start] = 1
+        path = [start]
+        stack = [iter(sorted(deps.get(start, ())))]
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                stack.pop()
+                state[path.pop()] = 2
+            elif nxt == path[-1]:
+                continue  # a let that reads itself is reported by the name check
+            elif state.get(nxt) == 1:
+                cycles.append(path[path.index(nxt):] + [nxt])
             elif nxt not in state:
-                visit(nxt, stack)
-        stack.pop()
-        state[node] = 2
-
-    for name in sorted(deps):
-        if name not in state:
-            visit(name, [])
+                state[nxt] = 1
+                path.append(nxt)
+                stack.append(iter(sorted(deps.get(nxt, ()))))
     return cycles
 
 

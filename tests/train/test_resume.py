@@ -16,7 +16,7 @@ import torch
 from _tinytask import fit, snapshot
 from pvcontracts.train.checkpoint import CheckpointError, Checkpointer, load_checkpoint, save_atomic
 from pvcontracts.train.config import ConfigError
-from pvcontracts.train.trainer import _epoch_label
+from pvcontracts.train.progress import epoch_label
 
 EPOCHS = 3
 
@@ -131,7 +131,7 @@ def test_bare_resume_refuses_when_no_checkpoint_loads(interrupted: Path, tmp_pat
 
 
 def test_the_progress_bar_numbers_epochs_as_the_messages_do(tmp_path: Path) -> None:
-    assert _epoch_label(1, 20) == "epoch 1 (2 of 20)"
+    assert epoch_label(1, 20) == "epoch 1 (2 of 20)"
     stream = io.StringIO()
     from _tinytask import build, config
     from pvcontracts.train.trainer import Trainer

@@ -46,6 +46,7 @@ from pvcontracts.train.preflight import (
     trainer_checks,
     write_report,
 )
+from pvcontracts.train.progress import NoBar, epoch_label, format_metric, progress_bar
 from pvcontracts.train.resume import fit_problems, pick_checkpoint
 from pvcontracts.train.result import RunResult, result_data, write_json_atomic
 from pvcontracts.train.schedules import Schedule, build_scheduler
@@ -307,11 +308,8 @@ class Trainer:
 
     def progress_bar(self, epoch: int) -> Any:
         if not self.config.progress:
-            return _NoBar()
-        from tqdm import tqdm
-
-        return tqdm(total=self.steps_per_epoch, desc=_epoch_label(epoch, self.config.max_epochs), unit="step",
-                    leave=False, file=self.stream, dynamic_ncols=True)
+            return NoBar()
+        return progress_bar(self.steps_per_epoch, epoch, self.config.max_epochs, self.stream)
 
     def log_step(self, loss: torch.Tensor, epoch: int, bar: Any) -> None:
         if self.log_hook is None and not self.config.progress:
@@ -328,9 +326,9 @@ class Trainer:
             self.log_hook({"step": self.optimizer_steps, "epoch": record["epoch"],
                            **{f"val_{k}": v for k, v in record.items() if k not in ("epoch", "optimizer_steps")}})
         if self.config.progress:
-            shown = " ".join(f"{k} {_fmt(v)}" for k, v in record.items()
+            shown = " ".join(f"{k} {format_metric(v)}" for k, v in record.items()
                              if k not in ("epoch", "optimizer_steps", "stop_requested", "gate_passed"))
-            self.stream.write(f"{_epoch_label(record['epoch'], self.config.max_epochs)}  {shown}\n")
+            self.stream.write(f"{epoch_label(record['epoch'], self.config.max_epochs)}  {shown}\n")
             self.stream.flush()
 
     # ================================================================== checkpoints
@@ -628,19 +626,6 @@ class Trainer:
 # ---------------------------------------------------------------------- helpers
 
 
-class _NoBar:
-    """progress: false. Not tqdm(disable=True): that still creates tqdm's multiprocessing lock."""
-
-    def update(self, n: int) -> None:
-        pass
-
-    def set_postfix(self, **kwargs: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def _seed_everything(seed: int) -> None:
     import random
 
@@ -664,19 +649,6 @@ def _raised_at(exc: BaseException) -> str:
 
     frames = traceback.extract_tb(exc.__traceback__)
     return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
-
-
-def _epoch_label(epoch: int, max_epochs: int) -> str:
-    """"epoch 1 (2 of 20)": the epoch numbered from 0, as contracts, messages and the ledger number it."""
-    return f"epoch {epoch} ({epoch + 1} of {max_epochs})"
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
 
 
 def _gate_text(gate: Any) -> str:  # "edge_compliance_min 0.95, rule_compliance_min 0.8"

@@ -714,3 +714,16 @@ def test_resolve_never_raises(tmp_path: Path, content: bytes, ref: str) -> None:
     # The cache entry is JSON-serialisable and gives the same answer back.
     json.dumps(cache)
     assert tr.TestResolver(tmp_path, index_cache=cache).resolve(ref) == problems
+
+
+@given(st.one_of(
+    st.text(alphabet="ab_-./:[]\\ 1é\t", max_size=40),
+    st.builds(lambda d, f, n, p: f"{d}{f}.py::{n}{p}", st.sampled_from(["", "tests/", "a/b/", "./", "a//", "../"]),
+              st.sampled_from(["test_x", "t-1", "x.y", ""]), st.sampled_from(["test_a", "C::test_b", "1x", "a::"]),
+              st.sampled_from(["", "[1]", "[a b-1.5]", "[]", "[x]]", "[\t]", "[é]"])),
+))
+@settings(max_examples=400, derandomize=True, database=None)
+def test_the_fast_path_answers_as_the_full_parse_does(ref: str) -> None:
+    from pvcontracts.validate.testrefs.refs import _parse
+
+    assert tr.parse_test_ref(ref) == _parse(ref)

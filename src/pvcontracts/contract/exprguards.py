@@ -23,7 +23,7 @@ from __future__ import annotations
 import ast
 import math
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 from pvcontracts.contract.expr import CONSTANTS, FUNCTIONS, Expression
 
@@ -184,11 +184,30 @@ class _Analysis:
             self.reads(expr, child, known, out)
 
 
+# Contracts repeat their guards and checks: each analysis is done once per process for the same inputs.
+_CACHE: dict[tuple, Any] = {}
+_CACHE_LIMIT = 65536
+
+
+def _cached(key: tuple, compute: Callable[[], Any]) -> Any:
+    hit = _CACHE.get(key, _CACHE)
+    if hit is _CACHE:
+        if len(_CACHE) >= _CACHE_LIMIT:
+            _CACHE.clear()
+        hit = _CACHE[key] = compute()
+    return hit
+
+
+def _lets_key(lets: Mapping[str, Expression] | None) -> tuple:
+    return tuple(sorted((name, e.text) for name, e in lets.items())) if lets else ()
+
+
 def guard_bounds(when: Expression | None, boundary: str, lets: Mapping[str, Expression] | None = None) -> Bounds:
     """Lower bounds on the run counters that hold whenever ``when`` is true (none without a ``when``)."""
     if when is None or when.tree is None:
         return {}
-    return _Analysis(_counters(boundary), lets or {}).bounds(when.tree, True)
+    key = ("bounds", when.text, boundary, _lets_key(lets))
+    return dict(_cached(key, lambda: _Analysis(_counters(boundary), lets or {}).bounds(when.tree, True)))
 
 
 def unguarded_reads(expr: Expression, boundary: str, known: Bounds | None = None, *,
@@ -201,8 +220,15 @@ def unguarded_reads(expr: Expression, boundary: str, known: Bounds | None = None
     sized by the param's ``max`` (``window_max``). ``run_end`` happens once per run, so at
     it every read but ``first()`` is unguarded whatever the guard.
     """
-    if expr.tree is None:
-        return []
+    if expr.tree is None or all(h.function == "first" for h in expr.history):
+        return []  # no read that needs a guard: nothing to walk
+    windows = tuple((n, window_max.get(n)) for n in expr.names if n in window_max) if window_max else ()
+    key = ("reads", expr.text, boundary, tuple(sorted((known or {}).items())), _lets_key(lets), windows)
+    return list(_cached(key, lambda: _unguarded(expr, boundary, known, lets, window_max)))
+
+
+def _unguarded(expr: Expression, boundary: str, known: Bounds | None, lets: Mapping[str, Expression] | None,
+               window_max: Mapping[str, int | None] | None) -> tuple[UnguardedRead, ...]:
     counters = _counters(boundary)
     analysis = _Analysis(counters, lets or {})
     found: list[tuple[ast.Call, Bounds]] = []
@@ -228,4 +254,4 @@ def unguarded_reads(expr: Expression, boundary: str, known: Bounds | None = None
         if boundary == "run_end" or have < needed:
             out.append(UnguardedRead(name, call.args[0].id, " ".join(expr.segment(call).split()), expr.offset_of(call),
                                      needed, counters[0]))
-    return out
+    return tuple(out)

@@ -191,24 +191,46 @@ class _Typer:
         return BOOL if name in _PREDICATES else NUMBER
 
 
+# The same text with the same types of its names always types the same: contracts repeat their
+# expressions (isfinite(loss) and friends), so the walk is done once per process for each.
+_CACHE: dict[tuple, tuple[ExprType, tuple[ExpressionError, ...]]] = {}
+_CACHE_LIMIT = 65536
+
+
+def _typed(expr: Expression, types: Mapping[str, ExprType], condition: bool) -> tuple[ExprType, tuple[ExpressionError, ...]]:
+    key = (expr.text, condition, tuple((n, types.get(n, UNKNOWN)) for n in expr.names))
+    hit = _CACHE.get(key)
+    if hit is not None:
+        return hit
+    if expr.tree is None:
+        found: tuple[ExprType, tuple[ExpressionError, ...]] = (UNKNOWN, ())
+    else:
+        typer = _Typer(expr, types)
+        result = typer.visit(expr.tree)
+        if condition and not typer.problems:
+            typer.want_bool(expr.tree, result, "a check or when")
+        found = ((UNKNOWN if result == _STRING else result), tuple(typer.problems))
+    if len(_CACHE) >= _CACHE_LIMIT:
+        _CACHE.clear()
+    _CACHE[key] = found
+    return found
+
+
+def _copies(problems: tuple[ExpressionError, ...]) -> list[ExpressionError]:
+    """Fresh errors for the caller: an ExpressionError is mutable (callers shift its offset)."""
+    return [ExpressionError(p.code, p.message, p.offset, p.hint) for p in problems] if problems else []
+
+
 def infer_type(expr: Expression, types: Mapping[str, ExprType]) -> tuple[ExprType, list[ExpressionError]]:
     """The type of ``expr`` given the types of the names it reads, and every type error in it (code PV411).
 
     ``types`` maps params, metrics and lets to :data:`NUMBER`, :data:`BOOL` or an
     :class:`EnumType`; a name missing from it types as :data:`UNKNOWN`.
     """
-    if expr.tree is None:
-        return UNKNOWN, []
-    typer = _Typer(expr, types)
-    result = typer.visit(expr.tree)
-    return (UNKNOWN if result == _STRING else result), typer.problems
+    result, problems = _typed(expr, types, condition=False)
+    return result, _copies(problems)
 
 
 def check_types(expr: Expression, types: Mapping[str, ExprType], *, condition: bool) -> list[ExpressionError]:
     """Every type error in ``expr``; with ``condition`` (a ``check`` or ``when``), it must itself be a bool."""
-    result, problems = infer_type(expr, types)
-    if condition and expr.tree is not None and not problems:
-        typer = _Typer(expr, types)
-        typer.want_bool(expr.tree, result, "a check or when")
-        problems = typer.problems
-    return problems
+    return _copies(_typed(expr, types, condition)[1])

@@ -417,6 +417,30 @@ def _alias_expansion(root: yaml.Node, limit: int) -> bool:
     return size(root) > limit
 
 
+def _too_deep_tree(node: yaml.Node, limit: int) -> yaml.Node | None:
+    """:func:`_too_deep` for a document without anchors: a tree, so no node is reached twice."""
+    if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+        return None
+    level = [node]
+    depth = 1
+    while level:  # breadth first, one level of collections at a time
+        if depth > limit:
+            return min(level, key=lambda n: n.start_mark.index)  # the first in document order
+        below = []
+        for current in level:
+            if current.__class__ is yaml.SequenceNode:
+                below.extend(c for c in current.value if c.__class__ is not yaml.ScalarNode)
+            else:
+                for k, v in current.value:
+                    if k.__class__ is not yaml.ScalarNode:
+                        below.append(k)
+                    if v.__class__ is not yaml.ScalarNode:
+                        below.append(v)
+        level = below
+        depth += 1
+    return None
+
+
 def _too_deep(node: yaml.Node, limit: int) -> yaml.Node | None:
     """The first collection nested inside more than ``limit`` collections (aliases followed), or None.
 
@@ -460,7 +484,8 @@ def _yaml_error(exc: yaml.YAMLError, file: str, text: str) -> Diagnostic:
 def load_yaml_text(text: str, file: str) -> tuple[LoadedYaml | None, list[Diagnostic]]:
     """Parse one document; return it with the problems found, or None with at least one error."""
     doc, problems = _load(text, file)
-    if _BIDI.search(text) or "\\u" in text or "\\U" in text:
+    # isascii() first: it is nearly free, and a text of ASCII alone can hold a bidi control only as an escape
+    if ("\\u" in text or "\\U" in text) if text.isascii() else _BIDI.search(text) or "\\u" in text or "\\U" in text:
         problems = bidi_diagnostics(text, file, doc.root if doc is not None else None) + problems
     return doc, problems
 
@@ -493,7 +518,8 @@ def _load(text: str, file: str) -> tuple[LoadedYaml | None, list[Diagnostic]]:
                                f"aliases expand to more than {MAX_ALIAS_EXPANSION} nodes (an alias bomb?)",
                                "write the repeated values out, or alias less")]
         # The event scan only runs past _SAFE_DEPTH_BOUND; the limit itself holds at every depth.
-        deep_node = _too_deep(root, MAX_DEPTH)
+        # without an anchor the nodes form a tree: a plain walk, level by level, does (a third of the cost)
+        deep_node = _too_deep(root, MAX_DEPTH) if "&" in text else _too_deep_tree(root, MAX_DEPTH)
         if deep_node is not None:
             return None, [_nesting_too_deep(file, deep_node.start_mark)]
         try:

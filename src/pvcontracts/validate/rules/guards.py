@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from pvcontracts.contract.exprguards import guard_bounds, unguarded_reads
-from pvcontracts.contract.model import Contract
+from pvcontracts.contract.model import Contract, Invariant
 from pvcontracts.contract.vocabulary import metrics_at
 from pvcontracts.diagnostic import Diagnostic
 from pvcontracts.validate.rules.parsed import parse_invariant
@@ -32,6 +32,8 @@ def check_history_guards(contract: Contract) -> Iterator[Diagnostic]:
     windows = {name: (int(p.max) if p.type == "int" and p.max is not None and p.max == p.max else None)
                for name, p in contract.params.items()}
     for inv in contract.invariants:
+        if not _reads_history(inv):
+            continue  # most invariants read no history: nothing to guard, nothing to parse or walk
         parsed = parse_invariant(inv)
         metrics = set(metrics_at(inv.at)) | {m for m, d in contract.metrics.items() if inv.at in d.at}
         metrics -= set(contract.params) | set(inv.lets)  # history of a param or a let is PV404's to report
@@ -65,6 +67,14 @@ def check_history_guards(contract: Contract) -> Iterator[Diagnostic]:
                     yield contract.diag(
                         "PV410", path, message,
                         _hint(read.function, read.needed, read.counter, inv.at), offset=read.offset)
+
+
+_NEEDS_HISTORY = ("prev", "window_")  # first() needs no guard: the current value is its first
+
+
+def _reads_history(inv: Invariant) -> bool:
+    texts = [inv.check, inv.when or ""] + [text for let in inv.lets.values() for _, text in let.texts()]
+    return any(word in text for text in texts for word in _NEEDS_HISTORY)
 
 
 def _lets_read(when, lets) -> set[str]:

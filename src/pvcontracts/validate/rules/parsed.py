@@ -77,6 +77,8 @@ def _dependency_order(lets: dict[str, list[LetText]]) -> list[str]:
 
     Kahn's algorithm, without recursion: a contract may chain thousands of lets.
     """
+    if len(lets) < 2:
+        return list(lets)  # nothing to order
     deps = {name: {n for t in texts for n in t.expr.names if n in lets and n != name} for name, texts in lets.items()}
     readers: dict[str, list[str]] = {name: [] for name in lets}
     waiting = {name: len(d) for name, d in deps.items()}

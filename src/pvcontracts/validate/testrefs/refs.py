@@ -71,6 +71,12 @@ def _bad_char(text: str, allow_space: bool = False) -> str | None:
     return f"the control character {ch!r}"
 
 
+# The shape nearly every reference has, all ASCII: a relative path of plain segments, identifiers, an
+# optional printable id. What it matches the full parse below accepts as is, so it may answer first.
+_PLAIN = re.compile(r"((?:[A-Za-z0-9_-]+/)*[A-Za-z0-9_-]+\.py)::((?:[A-Za-z_]\w*::)*[A-Za-z_]\w*)(?:\[([ -~]*)\])?\Z",
+                    re.ASCII)
+
+
 def parse_test_ref(ref: str) -> TestRef | RefProblem:
     """Split ``ref`` into path, names and parameter id, or say why it is malformed.
 
@@ -78,6 +84,13 @@ def parse_test_ref(ref: str) -> TestRef | RefProblem:
     file system is not touched, so this is also what other parts of the tool use
     to turn a reference into a pytest node id.
     """
+    plain = _PLAIN.match(ref) if isinstance(ref, str) else None
+    if plain is not None:
+        return TestRef(ref, plain.group(1), tuple(plain.group(2).split("::")), plain.group(3))
+    return _parse(ref)
+
+
+def _parse(ref: str) -> TestRef | RefProblem:
     if not isinstance(ref, str):
         return _malformed(repr(ref), f"expected a string, got {type(ref).__name__}")
     if not ref:

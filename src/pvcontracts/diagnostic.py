@@ -88,7 +88,7 @@ _CODE_TABLE: tuple[tuple[str, str, Severity, str], ...] = (
     ("PV409", "param-declaration", Severity.ERROR, "A param declaration is inconsistent (min above max, default out of range, enum without values)."),
     ("PV410", "history-unguarded", Severity.WARNING, "A history function read where its history may not exist yet; the check is then skipped as unevaluable."),
     ("PV411", "expression-type", Severity.ERROR, "An expression mixes types: a bool or enum in arithmetic, a number as a condition, an enum compared with anything but its values."),
-    ("PV412", "let-shadows-param", Severity.ERROR, "A let has the name of a param, so the param's value is never read."),
+    ("PV412", "let-shadows-name", Severity.ERROR, "A let has the name of a param or of a metric at its boundary, whose value is then never read."),
     ("PV413", "let-limit", Severity.ERROR, "An invariant declares more lets than the limit; every evaluation computes them all."),
     # PV5xx: versions and history
     ("PV501", "changelog-missing-version", Severity.ERROR, "The changelog has no entry for the contract's current version."),

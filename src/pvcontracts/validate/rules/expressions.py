@@ -28,18 +28,26 @@ MAX_LETS = 100  # per invariant: every evaluation computes them all, and a viola
 
 
 def check_lets(contract: Contract) -> Iterator[Diagnostic]:
-    """A let named like a param hides it (PV412); more than MAX_LETS make every evaluation long (PV413)."""
+    """A let named like a param or a metric hides it (PV412); more than MAX_LETS make every evaluation long (PV413)."""
     for inv in contract.invariants:
         if len(inv.lets) > MAX_LETS:
             yield contract.diag("PV413", inv.path + ("let",), f"{inv.id} has {len(inv.lets)} lets; the limit is "
                                 f"{MAX_LETS}, so that one evaluation stays fast and its violation message readable",
                                 "split the invariant, or compute the value once as a metric", key=True)
+        metrics = None
         for name in inv.lets:
             if name in contract.params:
-                yield contract.diag("PV412", inv.path + ("let", name),
-                                    f"let '{name}' of {inv.id} has the name of a param: inside {inv.id} the let's "
-                                    "value replaces the param's, so the param is never read there",
-                                    "rename the let (or the param), so each name means one value", key=True)
+                what = "a param"
+            else:
+                if metrics is None:
+                    metrics = _Scope(contract, inv).metrics
+                if name not in metrics:
+                    continue
+                what = f"a metric at {inv.at}"
+            yield contract.diag("PV412", inv.path + ("let", name),
+                                f"let '{name}' of {inv.id} has the name of {what}: inside {inv.id} the let's "
+                                f"value replaces the {what.split()[1]}'s, so the {what.split()[1]} is never read there",
+                                "rename the let, so each name means one value", key=True)
 
 
 class _Scope:

@@ -199,8 +199,7 @@ def _format_diagnostics(doc: LoadedYaml) -> list[Diagnostic]:
     if isinstance(version, float) and version == SCHEMA_VERSION:  # JSON Schema's const takes 1.0 for 1
         line, col = doc.position(("schema_version",))
         out.append(make("PV105", doc.file, line, col,
-                        f"schema_version {doc.scalar_text(('schema_version',)) or version!r} is a float; "
-                        f"the format's version is the integer {SCHEMA_VERSION}",
+                        f"schema_version is the float {version!r}; the format's version is the integer {SCHEMA_VERSION}",
                         f"write schema_version: {SCHEMA_VERSION}", ("schema_version",)))
     changelog = data.get("changelog")
     for i, entry in enumerate(changelog if isinstance(changelog, list) else ()):

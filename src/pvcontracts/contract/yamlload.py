@@ -252,10 +252,12 @@ def _odd_int(text: str, value: int) -> tuple[str, str] | None:
         return (f"'{text}' is read by YAML 1.1 as the number {shown} (underscores dropped; YAML 1.2 reads text)",
                 f"write {shown}, or quote it (\"{text}\") for text")
     if len(digits) > 1 and digits[0] == "0":
-        decimal = digits.lstrip("0") or "0"
-        return (f"'{text}' is read by YAML 1.1 as the octal number {shown}, not {text[:len(text) - len(digits)]}"
-                f"{decimal}", f"write {text[:len(text) - len(digits)]}{decimal} for the decimal number, or quote it "
-                f"(\"{text}\") for text")
+        decimal = text[:len(text) - len(digits)] + (digits.lstrip("0") or "0")
+        if decimal.lstrip("+") == shown:  # 01: octal and decimal agree, this time
+            return (f"'{text}' has a leading zero, which YAML 1.1 reads as octal (here it happens to be {shown})",
+                    f"write {shown}, or quote it (\"{text}\") for text")
+        return (f"'{text}' is read by YAML 1.1 as the octal number {shown}, not {decimal}",
+                f"write {decimal} for the decimal number, or quote it (\"{text}\") for text")
     return None
 
 

@@ -209,7 +209,7 @@ class TestSchemaVersion:
 
     def test_one_point_zero_is_not_the_integer_one(self) -> None:
         d = one(diagnose(variant("schema_version: 1", "schema_version: 1.0")), "PV105")
-        assert "is a float" in d.message and d.hint == "write schema_version: 1"
+        assert "is the float 1.0" in d.message and d.hint == "write schema_version: 1"
         assert (d.line, d.column) == (2, 17)
 
 

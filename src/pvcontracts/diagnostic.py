@@ -48,6 +48,8 @@ _CODE_TABLE: tuple[tuple[str, str, Severity, str], ...] = (
     ("PV008", "not-a-contract-document", Severity.ERROR, "The document is empty, not a mapping, or has several documents."),
     ("PV009", "unsupported-yaml", Severity.ERROR, "A YAML feature the contract format does not accept (merge keys, custom tags, non-string keys)."),
     ("PV010", "nothing-to-validate", Severity.ERROR, "No contract files were found where some were expected."),
+    ("PV011", "yaml11-number", Severity.ERROR, "A plain scalar YAML 1.1 reads as a number other than it looks (010 is 8, 1:30 is 90, 0x1F, 1_000)."),
+    ("PV012", "bidi-control", Severity.ERROR, "A bidirectional control character, which makes text display other than it reads (Trojan Source)."),
     # PV1xx: the JSON Schema of the contract format
     ("PV101", "unknown-field", Severity.ERROR, "A field the contract format does not define."),
     ("PV102", "missing-field", Severity.ERROR, "A required field is absent."),
@@ -65,6 +67,7 @@ _CODE_TABLE: tuple[tuple[str, str, Severity, str], ...] = (
     ("PV208", "gate-without-evidence", Severity.ERROR, "A gate names no test; it could never be discharged."),
     ("PV209", "deprecated-dependency", Severity.WARNING, "An active contract depends on a deprecated one."),
     ("PV210", "duplicate-reference", Severity.WARNING, "The same reference is listed twice."),
+    ("PV211", "active-without-invariants", Severity.ERROR, "An active contract that declares no invariant: it enforces nothing."),
     # PV3xx: tests named by gates and falsifiers
     ("PV301", "malformed-test-ref", Severity.ERROR, "A test reference is not of the form path/to/test_file.py::name."),
     ("PV302", "test-path-escapes", Severity.ERROR, "A test reference points outside the repository."),
@@ -83,6 +86,10 @@ _CODE_TABLE: tuple[tuple[str, str, Severity, str], ...] = (
     ("PV407", "let-cycle", Severity.ERROR, "let values refer to each other in a cycle."),
     ("PV408", "string-literal", Severity.ERROR, "A string literal used other than compared with an enum param."),
     ("PV409", "param-declaration", Severity.ERROR, "A param declaration is inconsistent (min above max, default out of range, enum without values)."),
+    ("PV410", "history-unguarded", Severity.WARNING, "A history function read where its history may not exist yet; the check is then skipped as unevaluable."),
+    ("PV411", "expression-type", Severity.ERROR, "An expression mixes types: a bool or enum in arithmetic, a number as a condition, an enum compared with anything but its values."),
+    ("PV412", "let-shadows-name", Severity.ERROR, "A let has the name of a param or of a metric at its boundary, whose value is then never read."),
+    ("PV413", "let-limit", Severity.ERROR, "An invariant declares more lets than the limit; every evaluation computes them all."),
     # PV5xx: versions and history
     ("PV501", "changelog-missing-version", Severity.ERROR, "The changelog has no entry for the contract's current version."),
     ("PV502", "changelog-order", Severity.ERROR, "Changelog entries repeat a version, are out of order, or name a version above the contract's."),

@@ -96,6 +96,28 @@ class TestFloatEvaluation:
         assert ev("(2 ** 31 + 1) * 4 // 4") == 2 ** 31 + 1
         assert ev("x - y", x=2 ** 62 + 1, y=2 ** 62) == 1
         assert ev("x // 1", x=2 ** 60 + 1) == 2 ** 60 + 1
+        assert ev("x * 2", x=2 ** 62 - 1) == 2 ** 63 - 2 and isinstance(ev("x * 2", x=2 ** 62 - 1), int)
+
+    @pytest.mark.parametrize("text, expected", [
+        ("x * 2", 2.0 ** 63), ("x + x", 2.0 ** 63), ("-y", 2.0 ** 63), ("abs(y)", 2.0 ** 63),
+        ("y - 1", -(2.0 ** 63) - 1), ("floor(1e300)", 1e300), ("x * x * x * x", 2.0 ** 248),
+        ("1" + "0" * 30, 1e30), ("1" + "0" * 1998, math.inf), ("-1" + "0" * 1997, -math.inf),
+    ])
+    def test_integers_past_int64_become_float64_as_on_a_tensor(self, text: str, expected: float) -> None:
+        value = ev(text, x=2 ** 62, y=-(2 ** 63))
+        assert isinstance(value, float) and value == expected
+
+    def test_a_chain_of_multiplying_lets_stays_fast_and_printable(self) -> None:
+        """Six lets each multiplying the last ten times, from a long literal: once hours and a ValueError."""
+        import time
+
+        value: Any = None
+        start = time.perf_counter()
+        env = {"v0": int("7" * 1999)}
+        for i in range(1, 7):
+            value = env[f"v{i}"] = ev(" * ".join([f"v{i - 1}"] * 10), **env)
+        assert time.perf_counter() - start < 0.5
+        assert value == math.inf and str(value) == "inf"
 
     @pytest.mark.parametrize("op", ["<", "<=", ">", ">=", "=="])
     @pytest.mark.parametrize("other", ["1.0", "nan", "inf", "-inf"])
@@ -184,7 +206,7 @@ class TestParsing:
         assert dict(expr.names) == {"val_loss": 2, "cap": 14, "vocab_size": 42}
         assert [name for name, _ in expr.calls] == ["ln"]
 
-    def test_offsets_count_characters_not_utf8_bytes(self) -> None:
+    def test_name_offsets_count_characters_across_lines(self) -> None:
         # ast's col_offset counts UTF-8 bytes; a diagnostic must point at the character an editor shows
         text = "(À / A +\n éé * prev(ß))"
         expr = parse_expression(text)
@@ -259,7 +281,7 @@ class TestRefused:
         ("x in y", "PV402", 0, "comparison In"),
         ("x not in y", "PV402", 0, "comparison NotIn"),
         # bitwise operators
-        ("x & y", "PV402", 0, "BitAnd"), ("x | y", "PV402", 0, "BitOr"), ("x ^ y", "PV402", 0, "BitXor"),
+        ("x & y", "PV402", 0, "BitAnd"), ("x | y", "PV402", 0, "BitOr"), ("x ^ y", "PV402", 0, "bitwise xor"),
         ("x << 1", "PV402", 0, "LShift"), ("x >> 1", "PV402", 0, "RShift"), ("~x", "PV402", 0, "bitwise '~'"),
         ("x @ y", "PV402", 0, "MatMult"),
         # the conditional expression
@@ -315,6 +337,35 @@ class TestRefused:
     def test_nul_and_odd_characters_are_syntax_errors(self) -> None:
         for text in ["x\0", "x \u2028 y", "x\x0cy", "\ufeffx"]:
             assert refused(text).code == "PV401"
+
+    @pytest.mark.parametrize("text, offset", [
+        ("val_loss <= cap # and isfinite(val_loss)", 16), ("x > 0 #", 6), ("  x > 0  # why", 9),
+        ("x > 0 and\n  # a reason\n y > 0", 12),
+    ])
+    def test_a_comment_is_a_syntax_error_where_it_starts(self, text: str, offset: int) -> None:
+        err = refused(text)
+        assert (err.code, err.offset) == ("PV401", offset), err.message
+        assert "comment" in err.message and "ignored" in err.message
+        assert "description" in err.hint
+
+    def test_a_hash_inside_a_string_is_not_a_comment(self) -> None:
+        assert ev("s == 'a#b'", s="a#b") is True
+
+    @pytest.mark.parametrize("text, offset, hint", [
+        ("x > 0 && y > 0", 6, "write 'and' instead of '&&'"), ("x > 0 || y > 0", 6, "write 'or' instead of '||'"),
+        ("!x", 0, "write 'not x'"), ("x === y", 2, "write '==' instead of '==='"),
+    ])
+    def test_operators_of_other_languages_get_the_python_spelling(self, text: str, offset: int, hint: str) -> None:
+        err = refused(text)
+        assert (err.code, err.offset) == ("PV401", offset), err.message
+        assert err.hint.startswith(hint)
+
+    def test_caret_is_not_a_power(self) -> None:
+        assert refused("x ^ 2").hint == "write a power as a ** b"
+
+    def test_offsets_count_characters_not_utf8_bytes(self) -> None:
+        assert parse_expression("s == 'é' and los > 0").names["los"] == 13
+        assert refused("s == 'éé' and ln").offset == 14
 
     def test_assignment_gets_a_hint(self) -> None:
         assert refused("loss = 1").hint == "use == to compare; expressions cannot assign"

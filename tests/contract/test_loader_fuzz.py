@@ -1,11 +1,14 @@
 """Fuzzing: whatever the input, loading and validating yields diagnostics, never an exception.
 
-Four generators, from blind to structured: arbitrary bytes, arbitrary text,
+Five generators, from blind to structured: arbitrary bytes, arbitrary text,
 text assembled from YAML tokens and the contract format's own keys (so the
-parser gets deep into anchors, flow collections, tags and tabs), and valid
+parser gets deep into anchors, flow collections, tags and tabs), valid
 contracts with one part replaced by something random (so the schema passes
-and the rules themselves are exercised). Every run is derandomized and sized
-to take a few seconds.
+and the rules themselves are exercised, on the parts that loaded when it does
+not), and contracts whose expressions and lets are generated from the
+language's grammar, long integer literals and multiplying chains included,
+which the Monitor must then evaluate in bounded time. Every run is
+derandomized and sized to take a few seconds.
 """
 
 from __future__ import annotations
@@ -18,11 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from pvcontracts.contract import loading
 from pvcontracts.contract.expr import parse_expression
 from pvcontracts.contract.loading import load_contract_bytes
+from pvcontracts.contract.model import build_contract
+from pvcontracts.contract.partial import usable_parts
 from pvcontracts.contract.yamlload import load_yaml_text
 from pvcontracts.diagnostic import CODES, Diagnostic
 from pvcontracts.errors import ExpressionError
@@ -51,13 +57,22 @@ def check_diagnostics(found: Any, display: str = DISPLAY) -> None:
 
 
 def load_and_validate(raw: bytes) -> list[Diagnostic]:
-    """The loader, the schema, then every rule (contract and project) when a model could be built."""
+    """The loader, the schema, then every rule (contract and project) on the model, or on the parts that loaded."""
     loaded = load_contract_bytes(raw, DISPLAY)
     found = list(loaded.diagnostics)
     if loaded.contract is not None:
         assert not [d for d in found if d.severity.value == "error"]
-        found += run_contract_rules(loaded.contract)
-        found += run_project_rules(Project([loaded.contract]))
+    doc, _, faults = loading._parse(raw, DISPLAY)
+    if loaded.contract is None and doc is not None:
+        # what the loader does behind a guard, here without one: building the partial model must never raise
+        parts = usable_parts(doc.data, faults)
+        partial = build_contract(DISPLAY, parts.data, doc, broken=frozenset(parts.broken),
+                                 broken_ids=tuple(parts.broken_ids), broken_refs=tuple(parts.broken_refs))
+        assert loaded.partial is not None and loaded.partial.invariants == partial.invariants
+    model = loaded.contract or loaded.partial
+    if model is not None:
+        found += run_contract_rules(model)
+        found += run_project_rules(Project([model]))
     return found
 
 
@@ -234,3 +249,163 @@ def test_parse_expression_raises_only_expression_error(text: str) -> None:
         assert name in normalized
         assert 0 <= offset < len(text)
         assert unicodedata.normalize("NFKC", text[offset:offset + len(name) * 3]).startswith(name)
+
+
+# --------------------------------------------------------------------------- expressions and lets, through the Monitor
+#
+# Contracts whose expressions are generated from the language's grammar, with long integer literals and
+# chains of lets each multiplying the last: whatever `pv validate` lets through, the Monitor must evaluate
+# in bounded time per evaluation, and every violation must print and be written to the ledger. (A chain of
+# six lets, each the previous one to the tenth power, from a long literal, once made run_end never return.)
+
+NUMBER_NAMES = ["val_loss", "train_loss", "epoch", "step", "cap", "n"]
+BOOL_NAMES = ["stop_requested", "flag"]
+long_integers = st.integers(1, 400).map(lambda k: "9" * k)
+number_literals = st.one_of(st.sampled_from(["0", "1", "2.5", "1e-3", "1e308", "inf", "nan", "pi", "9007199254740993"]),
+                            long_integers, st.integers(-10 ** 30, 10 ** 30).map(str))
+
+
+def _number_expressions(names: list[str]) -> st.SearchStrategy[str]:
+    leaf = st.one_of(number_literals, st.sampled_from(names), st.sampled_from(
+        ["prev(val_loss)", "first(train_loss)", "window_mean(val_loss, 2)", "window_max(train_loss, n)"]))
+
+    def extend(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+        binary = st.tuples(inner, st.sampled_from(["+", "-", "*", "/", "//", "%", "**"]), inner).map(
+            lambda t: f"({t[0]} {t[1]} {t[2]})")
+        unary = st.tuples(st.sampled_from(["ln", "exp", "sqrt", "abs", "floor", "ceil", "cos", "-"]), inner).map(
+            lambda t: f"{t[0]}({t[1]})")
+        pair = st.tuples(st.sampled_from(["min", "max"]), inner, inner).map(lambda t: f"{t[0]}({t[1]}, {t[2]})")
+        choose = st.tuples(_bool_leaf(), inner, inner).map(lambda t: f"where({t[0]}, {t[1]}, {t[2]})")
+        return binary | unary | pair | choose
+
+    return st.recursive(leaf, extend, max_leaves=8)
+
+
+def _bool_leaf() -> st.SearchStrategy[str]:
+    return st.sampled_from(BOOL_NAMES + ["epoch > 0", "isfinite(val_loss)", "sched == 'cosine'", "true"])
+
+
+def _bool_expressions(numbers: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    compare = st.tuples(numbers, st.sampled_from(["<", "<=", ">", ">=", "==", "!="]), numbers).map(" ".join)
+    atom = compare | _bool_leaf() | numbers.map(lambda x: f"isnan({x})")
+    return st.lists(atom, min_size=1, max_size=3).flatmap(
+        lambda parts: st.sampled_from([" and ", " or "]).map(lambda op: op.join(f"({p})" for p in parts)))
+
+
+@st.composite
+def let_chains(draw: Any) -> list[tuple[str, str]]:
+    """A chain v0, v1, ...: each the previous one multiplied by itself k times, or an expression reading it.
+
+    Two times in three the chain is the hostile one: a long literal, then four to eight lets each
+    the previous to a power of five to ten.
+    """
+    if draw(st.sampled_from([True, True, False])):
+        lets = [("v0", "9" * draw(st.integers(20, 400)))]
+        for i in range(1, draw(st.integers(4, 8)) + 1):
+            lets.append((f"v{i}", " * ".join([f"v{i - 1}"] * draw(st.integers(5, 10)))))
+        return lets
+    lets = [("v0", draw(st.one_of(long_integers, _number_expressions(NUMBER_NAMES))))]
+    for i in range(1, draw(st.integers(0, 8)) + 1):
+        previous = f"v{i - 1}"
+        if draw(st.booleans()):
+            lets.append((f"v{i}", " * ".join([previous] * draw(st.integers(2, 10)))))
+        else:
+            lets.append((f"v{i}", draw(_number_expressions(NUMBER_NAMES + [previous]))))
+    return lets
+
+
+EXPRESSION_CONTRACT = """\
+schema_version: 1
+id: fuzz
+version: 1.0.0
+status: active
+title: Generated expressions
+params:
+  cap: {{type: float, default: 2.5}}
+  n: {{type: int, min: 1, max: 3, default: 2}}
+  flag: {{type: bool, default: false}}
+  sched: {{type: enum, values: [cosine, linear], default: cosine}}
+changelog:
+  - {{version: 1.0.0, date: 2026-01-01, summary: First}}
+invariants:
+  - id: INV-FUZZ-001
+    title: Generated
+    at: {at}
+    when: {when}
+    check: {check}
+    on_violation: abort
+    let:
+{lets}
+gates:
+  - id: GATE-FUZZ-001
+    invariants: [INV-FUZZ-001]
+    ship_blocking: true
+    evidence_discharged_by: [tests/test_x.py::test_ok]
+"""
+EVALUATION_BOUND_S = 0.5  # microseconds expected; generous for a shared CI machine
+
+
+class _Deadline:
+    """Interrupt a runaway evaluation (SIGALRM, between two bytecodes) so that it fails, instead of hanging the run."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __enter__(self) -> None:
+        import signal
+
+        def expired(signum: int, frame: Any) -> None:
+            raise TimeoutError(f"an evaluation ran past {self.seconds} s")
+
+        self.previous = signal.signal(signal.SIGALRM, expired)
+        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+
+    def __exit__(self, *exc: Any) -> None:
+        import signal
+
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, self.previous)
+
+
+# No shrinking: an example that breaks the bound takes seconds, and shrinking would run hundreds of them.
+@settings(derandomize=True, database=None, deadline=None, max_examples=100,
+          phases=[Phase.explicit, Phase.reuse, Phase.generate],
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
+@given(let_chains(), st.data(), st.sampled_from(["epoch_end", "eval_end"]))
+def test_the_monitor_evaluates_every_validated_expression_in_bounded_time(lets: list[tuple[str, str]], data: Any,
+                                                                          at: str) -> None:
+    import json
+    import time
+    import warnings
+
+    from pvcontracts.runtime import ContractViolation, Monitor
+
+    names = NUMBER_NAMES + [name for name, _ in lets]
+    check = data.draw(_bool_expressions(_number_expressions(names)), label="check")
+    when = data.draw(st.sampled_from([None, None, "generated"]).flatmap(  # mostly none, so every let is evaluated
+        lambda kind: st.just("true") if kind is None else _bool_expressions(_number_expressions(NUMBER_NAMES))),
+        label="when")
+    text = EXPRESSION_CONTRACT.format(at=at, when=json.dumps(when), check=json.dumps(check),
+                                      lets="\n".join(f"      {k}: {json.dumps(v)}" for k, v in lets))
+    found = load_and_validate(text.encode("utf-8"))
+    check_diagnostics(found)
+    if any(d.severity.value == "error" for d in found):
+        return
+    contract = load_contract_bytes(text.encode("utf-8"), DISPLAY).contract
+    with tempfile.TemporaryDirectory() as tmp:
+        monitor = Monitor([contract], ledger=Path(tmp) / "ledger.jsonl")
+        metrics = {"val_loss": 2.0, "train_loss": 1.5, "stop_requested": False}
+        for epoch in range(3):
+            start = time.perf_counter()
+            try:
+                with warnings.catch_warnings(), _Deadline(10 * EVALUATION_BOUND_S):
+                    warnings.simplefilter("ignore")
+                    getattr(monitor, at)(epoch=epoch, step=10 * epoch, **metrics)
+            except ContractViolation as exc:
+                assert str(exc) and "INV-FUZZ-001" in str(exc)  # the message prints, whatever the values
+            elapsed = time.perf_counter() - start
+            assert elapsed < EVALUATION_BOUND_S, (elapsed, text)
+            metrics = {k: (v * 1.5 if isinstance(v, float) else v) for k, v in metrics.items()}
+        monitor.close()
+        for line in (Path(tmp) / "ledger.jsonl").read_text().splitlines():
+            json.loads(line)  # every record written, every value in it representable

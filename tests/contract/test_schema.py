@@ -132,10 +132,11 @@ class TestMissingFields:
 
 class TestWrongTypes:
     @pytest.mark.parametrize("written, hint", [
-        ("1.10", 'YAML reads 1.10 as the number 1.1; quote it: "1.10"'),
-        ("1.20", 'YAML reads 1.20 as the number 1.2; quote it: "1.20"'),
-        ("1.0", 'quote it to make it text: "1.0"'),
-        ("2", 'quote it to make it text: "2"'),
+        # the full semantic version, not the quoted number: "1.2" would only fail again as not MAJOR.MINOR.PATCH
+        ("1.10", "YAML reads 1.10 as a number; a version is MAJOR.MINOR.PATCH: write 1.10.0"),
+        ("1.20", "YAML reads 1.20 as a number; a version is MAJOR.MINOR.PATCH: write 1.20.0"),
+        ("1.0", "YAML reads 1.0 as a number; a version is MAJOR.MINOR.PATCH: write 1.0.0"),
+        ("2", "YAML reads 2 as a number; a version is MAJOR.MINOR.PATCH: write 2.0.0"),
         ("", "the value is empty; write one after the colon"),
     ])
     def test_version_that_yaml_reads_as_a_number(self, written: str, hint: str) -> None:
@@ -206,8 +207,10 @@ class TestSchemaVersion:
         assert (d.line, d.column) == (2, 17)
         assert d.hint == "write schema_version: 1, or upgrade pv-contracts"
 
-    def test_one_point_zero_is_one(self) -> None:
-        assert diagnose(variant("schema_version: 1", "schema_version: 1.0")) == []
+    def test_one_point_zero_is_not_the_integer_one(self) -> None:
+        d = one(diagnose(variant("schema_version: 1", "schema_version: 1.0")), "PV105")
+        assert "is the float 1.0" in d.message and d.hint == "write schema_version: 1"
+        assert (d.line, d.column) == (2, 17)
 
 
 # --------------------------------------------------------------------------- fast and full validators agree

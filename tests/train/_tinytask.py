@@ -141,3 +141,11 @@ def child_train(options: dict[str, Any], out: str, fault: str | None) -> None:
     task_options = cfg_options.pop("task_options", {})
     result = Trainer(config(task_options, **cfg_options), build, out, resume="latest").fit()
     os._exit(0 if result.status == "passed" else 1)
+
+
+def snapshot(directory: Any) -> dict[str, bytes]:
+    """Every file under ``directory`` and its bytes: what a refused run must leave exactly as it was."""
+    from pathlib import Path
+
+    root = Path(directory)
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from _tinytask import fit
+from _tinytask import fit, snapshot
 from pvcontracts.train.config import ConfigError
 from pvcontracts.train.preflight import PreflightError
 
@@ -48,9 +48,15 @@ def test_every_reason_is_given_at_once(tmp_path: Path) -> None:
 
 
 def test_an_existing_run_is_not_overwritten_without_resume(tmp_path: Path) -> None:
+    """Refused, and the refusal touches nothing of the run it refused to overwrite: not even its preflight.json."""
     fit(tmp_path, max_epochs=1)
-    failed = refused(tmp_path, max_epochs=1, fresh=False)
-    assert "pass --resume" in failed["run directory"]["detail"]
+    before = snapshot(tmp_path)
+    for _ in range(2):  # every retry alike
+        with pytest.raises(PreflightError) as info:
+            fit(tmp_path, max_epochs=1)
+        assert "run directory:" in str(info.value) and "pass --resume" in str(info.value)
+        assert info.value.report_path is None
+        assert snapshot(tmp_path) == before
 
 
 def test_invalid_contracts_and_unknown_selections_are_refused(tmp_path: Path) -> None:

@@ -116,6 +116,23 @@ class TestReport:
                           "tests": 2 + 1 + 1, "errors": 1, "warnings": 1}
         assert not report.ok
 
+    def test_a_schema_error_hides_no_other_problem_and_the_contract_is_counted(self, project, minimal_contract) -> None:
+        project.copy_in(INVALID / "all-errors-at-once.yaml")
+        project.write("fine.yaml", minimal_contract("fine", "F"))
+        report = project.validate()
+        assert codes(report) == ["PV501", "PV206", "PV101", "PV405", "PV104", "PV204", "PV304"]
+        # the invariant whose own field is wrong did not load; everything else of the file did
+        assert report.counts.to_dict() == {"contracts": 2, "invariants": 1 + 1, "gates": 1 + 1, "falsifiers": 0,
+                                           "tests": 1 + 1, "errors": 7, "warnings": 0}
+        # a model with errors is never handed on (to `pv check`, say): only the complete one is
+        assert [c.id for c in report.contracts] == ["fine"]
+
+    def test_a_reference_to_an_invariant_that_did_not_load_is_not_unknown(self, project, minimal_contract) -> None:
+        broken = minimal_contract("broken", "B").replace("at: step_end", "at: step_ending")
+        project.write("broken.yaml", broken)
+        project.write("user.yaml", minimal_contract("user", "U").replace("[INV-U-001]", "[INV-U-001, INV-B-001]"))
+        assert codes(project.validate()) == ["PV104"]
+
     def test_warnings_alone_pass_unless_strict(self, project) -> None:
         project.copy_in(INVALID / "pv205-uncovered-invariant.yaml")
         relaxed = project.validate()
@@ -164,7 +181,8 @@ class TestCrossFile:
 class TestCache:
     FIXTURES = ["pv405-scalar-styles.yaml", "pv408-string-literal.yaml", "pv409-param-declaration.yaml",
                 "pv502-changelog-order.yaml", "pv004-duplicate-nested-key.yaml", "pv101-unknown-field.yaml",
-                "pv203-across-files", "pv207-cycle-of-three", "pv205-uncovered-invariant.yaml"]
+                "pv203-across-files", "pv207-cycle-of-three", "pv205-uncovered-invariant.yaml",
+                "all-errors-at-once.yaml", "pv202-lookalike-ids.yaml", "pv012-bidi-control.yaml"]
 
     def _copy(self, project, name: str) -> None:
         src = INVALID / name

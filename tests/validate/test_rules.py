@@ -13,7 +13,8 @@ A fixture is one ``<name>.yaml``, copied into a scratch project as
 ``contracts/<name>.yaml`` (so its id equals the stem, unless that is what it
 tests), or a directory whose files are copied in together (rules across
 files: duplicate ids, dependency cycles). The fixture's name starts with the
-code it is about. ``tests/data/valid/`` holds fixtures that must produce no
+code it is about, or with ``all-`` for a file with several problems that one
+run must report together (a schema error no longer hides the rest). ``tests/data/valid/`` holds fixtures that must produce no
 diagnostic at all.
 
 Below the fixtures, rule-specific cases that need a model built in code.
@@ -110,6 +111,9 @@ def test_invalid_fixture_is_well_formed(fixture: Path) -> None:
     assert expected.findings, "an invalid fixture must expect at least one finding"
     codes = {code for _, code, _, _ in expected.findings}
     prefix = fixture.name.split("-", 1)[0].upper()
+    if prefix == "ALL":  # "all-": a file with several problems, every one of which must show in one run
+        assert len(codes) > 1, f"{fixture.name} is about reporting several problems at once, expects {codes}"
+        return
     assert codes == {prefix}, f"{fixture.name} should break exactly one thing ({prefix}), expects {codes}"
     for code, _ in expected.hints + expected.messages:
         assert code in codes
@@ -151,8 +155,8 @@ def test_valid_fixture_is_clean(fixture: Path, project) -> None:
 def test_every_code_a_contract_can_produce_has_a_fixture() -> None:
     """A rule without a fixture is a rule nobody checked the position of."""
     from_rules = {code for _, codes in [*CONTRACT_RULES.values(), *PROJECT_RULES.values()] for code in codes}
-    from_loader = {"PV002", "PV003", "PV004", "PV005", "PV006", "PV007", "PV008", "PV009"}
-    from_schema = {"PV101", "PV102", "PV103", "PV104", "PV105"}
+    from_loader = {"PV002", "PV003", "PV004", "PV005", "PV006", "PV007", "PV008", "PV009", "PV011", "PV012"}
+    from_schema = {"PV101", "PV102", "PV103", "PV104", "PV105", "PV202"}
     covered = {code for f in INVALID_FIXTURES for _, code, _, _ in read_expectations(f).findings}
     assert (from_rules | from_loader | from_schema) - covered == set()
 
@@ -237,7 +241,7 @@ def contract_findings(c: Contract) -> list[Diagnostic]:
 
 class TestExpressions:
     def test_constants_and_functions_are_known(self) -> None:
-        c = contract(invariants=invariant("'loss < inf and pi > e and isfinite(nan) == 0'"))
+        c = contract(invariants=invariant("'loss < inf and pi > e and isfinite(nan) == false'"))
         assert contract_findings(c) == []
 
     def test_a_function_named_without_a_call(self) -> None:
@@ -269,12 +273,12 @@ class TestExpressions:
         for decl, ok in [("{type: int, min: 1, max: 50}", True), ("{type: int, min: 1}", False),
                          ("{type: int, min: 0, max: 50}", False), ("{type: float, min: 1, max: 5}", False),
                          ("{type: int, min: 1, max: 10001}", False)]:
-            c = contract(top=f"params:\n  n: {decl}\n", invariants=invariant("'window_mean(loss, n) < 5'"))
+            c = contract(top=f"params:\n  n: {decl}\n", invariants=invariant("'window_mean(loss, n) < 5'", when="'step >= n'"))
             assert codes_of(contract_findings(c)) == ([] if ok else ["PV404"]), decl
 
     def test_window_literal_out_of_range(self) -> None:
         for window, ok in [("1", True), ("10000", True), ("0", False), ("10001", False), ("2.5", False)]:
-            c = contract(invariants=invariant(f"'window_max(loss, {window}) < 5'"))
+            c = contract(invariants=invariant(f"'window_max(loss, {window}) < 5'", when="'step >= 10000'"))
             assert codes_of(contract_findings(c)) == ([] if ok else ["PV404"]), window
 
     def test_history_of_a_let_or_param_is_refused(self) -> None:
@@ -347,12 +351,26 @@ class TestIdentity:
     @pytest.mark.parametrize("ident, ok", [
         ("INV-TRAIN-005", True), ("INV-A1-000", True), ("INV-TRAIN-05", False), ("INV-TRAIN-0005", False),
         ("INV-1A-001", False), ("INV-train-001", False), ("GATE-TRAIN-001", False), ("INV_TRAIN_001", False),
-        ("INV-TRAIN-001 ", False),
+        ("INV-TRAIN-001 ", False), ("INV-TRAIN-001\\n", False), ("INV-TRAIN-\\U0001D7F6\\U0001D7F6\\U0001D7F7", False),
+        ("INV-TRAIN-\\u0661\\u0662\\u0663", False), ("INV-TRAIN-001\\u200b", False),
     ])
     def test_invariant_id_shape(self, ident: str, ok: bool) -> None:
-        c = contract(invariants=f"  - {{id: '{ident}', title: t, at: step_end, check: 'isfinite(loss)'}}\n",
-                     covered=f"'{ident}'")
-        assert codes_of(contract_findings(c)) == ([] if ok else ["PV202"])
+        """The schema's id rule (PV202): ASCII only, anchored at the true end, whatever the YAML escapes."""
+        text = contract_text(invariants=f'  - {{id: "{ident}", title: t, at: step_end, check: "isfinite(loss)"}}\n',
+                             covered=f'"{ident}"')
+        loaded = load_contract_bytes(text.encode(), "contracts/sample.yaml")
+        found = loaded.diagnostics + (run_contract_rules(loaded.contract) if loaded.contract else [])
+        assert codes_of(found) == ([] if ok else ["PV202"])
+        if not ok:
+            assert found[0].hint.startswith("write it as INV-") or "look like INV-" in found[0].hint
+
+    def test_lookalike_ids_are_refused_with_the_ascii_spelling_as_hint(self) -> None:
+        for written in ("INV-TRAIN-\\U0001D7F6\\U0001D7F6\\U0001D7F7", "INV-TRAIN-001\\n"):
+            text = contract_text(invariants=f'  - {{id: "{written}", title: t, at: step_end, check: "isfinite(loss)"}}\n',
+                                 covered="INV-TRAIN-001")
+            loaded = load_contract_bytes(text.encode(), "contracts/sample.yaml")
+            (d,) = [d for d in loaded.diagnostics if d.code == "PV202"]
+            assert d.hint == "write it as INV-TRAIN-001"
 
     def test_contract_id_is_compared_with_the_stem_of_a_yml_file(self) -> None:
         loaded = load_contract_bytes(contract_text("sample").encode(), "contracts/sample.yml")

@@ -2,20 +2,40 @@
 
 Parsed once with Python's :mod:`ast` against a whitelist and compiled to a
 tree of closures; nothing is ever passed to ``eval``. The same compiled
-expression runs on Python numbers and on torch tensors: host values follow
-IEEE semantics (``1/0`` is ``inf``, ``ln(0)`` is ``-inf``, NaN never passes a
-comparison) so that a check gives the same answer on the host and on the
-device. torch is imported only when a tensor actually arrives.
+expression runs on Python numbers and on torch tensors, with the arithmetic
+of :mod:`~pvcontracts.contract.exprmath` (IEEE on the host as on the device,
+integers exact only within int64). What a validator needs beyond that (the
+types of :mod:`~pvcontracts.contract.exprtypes`, the history guards of
+:mod:`~pvcontracts.contract.exprguards`) reads the parsed tree the compiled
+expression keeps, so nothing is parsed twice.
 """
 
 from __future__ import annotations
 
 import ast
 import functools
+import io
 import math
-from dataclasses import dataclass
+import tokenize
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol
 
+from pvcontracts.contract.exprmath import (
+    BINOPS,
+    CMPOPS,
+    INT_LIMIT,
+    apply_clamp,
+    apply_extreme,
+    apply_unary,
+    apply_where,
+    as_bool_tensor,
+    div,
+    is_host_value,
+    logical,
+    negate_number,
+    numeric,
+    torch_module,
+)
 from pvcontracts.errors import EvaluationError, ExpressionError, HistoryUnavailable
 
 MAX_WINDOW = 10_000  # history kept per metric is bounded by the largest window a contract may ask for
@@ -84,279 +104,6 @@ class HistoryReader(Protocol):
     def window(self, metric: str, n: int) -> list[Any]: ...
 
 
-# --------------------------------------------------------------------------- numeric helpers
-
-
-def _is_host(x: Any) -> bool:
-    return isinstance(x, (int, float))
-
-
-def _torch() -> Any:
-    import torch  # only reached when a tensor was passed in
-
-    return torch
-
-
-def _as_tensor_like(value: Any, like: Any) -> Any:
-    torch = _torch()
-    if isinstance(value, torch.Tensor):
-        return value
-    dtype = like.dtype if like.dtype.is_floating_point else torch.get_default_dtype()
-    return torch.as_tensor(value, dtype=dtype, device=like.device)
-
-
-def _first_tensor(values: tuple[Any, ...]) -> Any:
-    for v in values:
-        if not _is_host(v):
-            return v
-    return None
-
-
-def _host_ln(x: float) -> float:
-    if x > 0:
-        return math.log(x)
-    if x == 0:
-        return -math.inf
-    return math.nan
-
-
-def _host_exp(x: float) -> float:
-    try:
-        return math.exp(x)
-    except OverflowError:
-        return math.inf
-
-
-def _host_sqrt(x: float) -> float:
-    return math.sqrt(x) if x >= 0 else math.nan
-
-
-def _host_round(fn: Callable[[float], int]) -> Callable[[float], float]:
-    def apply(x: float) -> float:
-        if math.isfinite(x):
-            return fn(x)
-        return x
-
-    return apply
-
-
-def _host_cos(x: float) -> float:
-    return math.cos(x) if math.isfinite(x) else math.nan
-
-
-def _host_extreme(pick: Callable[..., float]) -> Callable[..., float]:
-    def apply(*xs: float) -> float:
-        if any(isinstance(x, float) and math.isnan(x) for x in xs):
-            return math.nan
-        return pick(xs)
-
-    return apply
-
-
-_HOST_UNARY: dict[str, Callable[[Any], Any]] = {
-    "ln": _host_ln, "exp": _host_exp, "sqrt": _host_sqrt, "abs": abs,
-    "isfinite": lambda x: math.isfinite(x), "isnan": lambda x: math.isnan(x),
-    "floor": _host_round(math.floor), "ceil": _host_round(math.ceil), "cos": _host_cos,
-}
-_TORCH_UNARY = {"ln": "log", "exp": "exp", "sqrt": "sqrt", "abs": "abs", "isfinite": "isfinite",
-                "isnan": "isnan", "floor": "floor", "ceil": "ceil", "cos": "cos"}
-
-
-def _apply_unary(name: str, x: Any) -> Any:
-    if _is_host(x):
-        try:
-            return _HOST_UNARY[name](x)
-        except OverflowError:  # an int too large for a float
-            return _HOST_UNARY[name](_float(x))
-    torch = _torch()
-    if not isinstance(x, torch.Tensor):
-        return _HOST_UNARY[name](float(x))
-    if name in ("ln", "exp", "sqrt", "cos") and not x.dtype.is_floating_point:
-        x = x.to(torch.get_default_dtype())
-    elif x.dtype == torch.bool and name not in ("isfinite", "isnan"):
-        x = x.to(torch.int64)  # as on the host, where abs(True) is 1; torch has no abs or floor of bool
-    return getattr(torch, _TORCH_UNARY[name])(x)
-
-
-def _numeric(x: Any) -> Any:
-    """Booleans as integers for arithmetic: the host reads True as 1, torch refuses `-` on bools."""
-    if isinstance(x, bool):
-        return int(x)
-    dtype = None if _is_host(x) else getattr(x, "dtype", None)
-    if dtype is not None and dtype is _torch().bool:
-        return x.to(_torch().int64)
-    return x
-
-
-def _apply_extreme(name: str, *xs: Any) -> Any:
-    tensor = _first_tensor(xs)
-    if tensor is None:
-        return (_host_extreme(min) if name == "min" else _host_extreme(max))(*xs)
-    torch = _torch()
-    op = torch.minimum if name == "min" else torch.maximum
-    result = _as_tensor_like(xs[0], tensor)
-    for x in xs[1:]:
-        result = op(result, _as_tensor_like(x, tensor))
-    return result
-
-
-def _apply_where(cond: Any, a: Any, b: Any) -> Any:
-    tensor = _first_tensor((cond, a, b))
-    if tensor is None:
-        return a if cond else b
-    torch = _torch()
-    like = _first_tensor((a, b))
-    if like is None:  # only the condition is a tensor: results take its float dtype (or the default), and device
-        like = tensor
-    return torch.where(_as_bool_tensor(cond, tensor), _as_tensor_like(a, like), _as_tensor_like(b, like))
-
-
-def _apply_clamp(x: Any, lo: Any, hi: Any) -> Any:
-    tensor = _first_tensor((x, lo, hi))
-    if tensor is None:
-        return _apply_extreme("min", _apply_extreme("max", x, lo), hi)
-    return _apply_extreme("min", _apply_extreme("max", _as_tensor_like(x, tensor), lo), hi)
-
-
-def _as_bool_tensor(value: Any, like: Any) -> Any:
-    torch = _torch()
-    if isinstance(value, torch.Tensor):
-        return value if value.dtype == torch.bool else value != 0
-    return torch.as_tensor(bool(value), device=like.device)
-
-
-def _float(x: Any) -> float:
-    """A host number as a float; an int too large for one is +-inf, as IEEE arithmetic would have it."""
-    try:
-        return float(x)
-    except OverflowError:
-        return math.inf if x > 0 else -math.inf
-
-
-def _host_arith(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    """Exact int arithmetic while it fits; an int too large for a float that meets one becomes +-inf."""
-    def apply(a: Any, b: Any) -> Any:
-        try:
-            return fn(a, b)
-        except OverflowError:  # only host numbers raise it; tensors saturate on their own
-            return fn(_float(a), _float(b))
-
-    return apply
-
-
-def _div(a: Any, b: Any) -> Any:
-    if _is_host(a) and _is_host(b):
-        try:
-            return a / b
-        except OverflowError:
-            return _div(_float(a), _float(b))
-        except ZeroDivisionError:
-            if a == 0 or (isinstance(a, float) and math.isnan(a)):
-                return math.nan
-            return math.copysign(math.inf, a) * math.copysign(1.0, b)
-    return a / b
-
-
-def _integer_safe(a: Any, b: Any) -> tuple[Any, Any]:
-    """Integer tensors as floats for // and %, unless the divisor is a nonzero host number.
-
-    torch raises on an integer division by zero where the host gives inf or nan; a nonzero
-    host divisor (``step % 100``) keeps exact integer arithmetic.
-    """
-    if _is_host(b) and b != 0:
-        return a, b
-    torch = _torch()
-
-    def exact(x: Any) -> Any:  # float64 holds every counter below 2**53 exactly; MPS has no float64
-        if isinstance(x, torch.Tensor) and not x.dtype.is_floating_point:
-            return x.to(torch.float64 if x.device.type != "mps" else torch.float32)
-        return x
-
-    return exact(a), exact(b)
-
-
-def _floordiv(a: Any, b: Any) -> Any:
-    if _is_host(a) and _is_host(b):
-        if b == 0:  # Python raises; torch (and IEEE division, floored) give +-inf, or nan for 0 // 0
-            return _div(a, b)
-        try:
-            return a // b  # exact on ints; on floats Python's rule, which torch.floor_divide follows (inf // 2 is nan)
-        except OverflowError:
-            return _floordiv(_float(a), _float(b))
-    a, b = _integer_safe(a, b)
-    return a // b
-
-
-def _mod(a: Any, b: Any) -> Any:
-    if _is_host(a) and _is_host(b):
-        try:
-            return a % b
-        except OverflowError:
-            return _mod(_float(a), _float(b))
-        except ZeroDivisionError:
-            return math.nan
-    a, b = _integer_safe(a, b)
-    return a % b
-
-
-# int ** int stays an exact int while it surely fits in int64 (so a tensor can take it too); beyond, it is
-# computed in floats (inf when too large), which also means 9 ** 9 ** 9 can never hang the host.
-_EXACT_POW_BITS = 63
-
-
-def _pow(a: Any, b: Any) -> Any:
-    if _is_host(a) and _is_host(b):
-        if isinstance(a, int) and isinstance(b, int) and 0 <= b and max(a.bit_length(), 1) * b <= _EXACT_POW_BITS:
-            return a ** b
-        fa, fb = _float(a), _float(b)
-        try:
-            result = fa ** fb
-        except OverflowError:
-            return -math.inf if fa < 0 and fb.is_integer() and fb % 2 == 1 else math.inf
-        except ZeroDivisionError:  # 0 ** negative: IEEE keeps the zero's sign for an odd integer power
-            return math.copysign(math.inf, fa) if fb.is_integer() and fb % 2 == 1 else math.inf
-        if isinstance(result, complex):
-            return math.nan
-        return result
-    if _is_host(b):  # torch takes a shortcut for a Python exponent of 0.5 that gives (-inf) ** 0.5 = nan
-        b = _as_tensor_like(b, a)
-    torch = _torch()
-    if isinstance(a, torch.Tensor) and not a.dtype.is_floating_point and not b.dtype.is_floating_point:
-        a = a.to(torch.get_default_dtype())  # torch refuses integers to negative integer powers
-    return a ** b
-
-
-_BINOPS: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: _host_arith(lambda a, b: a + b),
-    ast.Sub: _host_arith(lambda a, b: a - b),
-    ast.Mult: _host_arith(lambda a, b: a * b),
-    ast.Div: _div,
-    ast.FloorDiv: _floordiv,
-    ast.Mod: _mod,
-    ast.Pow: _pow,
-}
-_BINOP_TEXT = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%", ast.Pow: "**"}
-
-_CMPOPS: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Lt: lambda a, b: a < b,
-    ast.LtE: lambda a, b: a <= b,
-    ast.Gt: lambda a, b: a > b,
-    ast.GtE: lambda a, b: a >= b,
-    ast.Eq: lambda a, b: a == b,
-    ast.NotEq: lambda a, b: a != b,
-}
-
-
-def _logical(op: str, a: Any, b: Any) -> Any:
-    torch = _torch()
-    like = a if not _is_host(a) and not isinstance(a, (bool, str)) else b
-    fn = torch.logical_and if op == "and" else torch.logical_or
-    return fn(_as_bool_tensor(a, like), _as_bool_tensor(b, like))
-
-
-def _is_host_value(x: Any) -> bool:
-    return isinstance(x, (int, float, str)) or x is None
-
 
 # --------------------------------------------------------------------------- parsing and checking
 
@@ -374,29 +121,42 @@ _FORBIDDEN_HINTS: dict[type, str] = {
 }
 
 
-def _offset_of(node: ast.AST, lines: "_Lines") -> int:
-    return lines.offset(getattr(node, "lineno", 1), getattr(node, "col_offset", 0))
+class SourcePositions:
+    """Character offsets of parsed nodes in the text they were parsed from.
 
+    Python reports a node's column in UTF-8 bytes; a diagnostic wants characters,
+    or a name after an ``é`` on the same line points one column too far.
+    """
 
-class _Lines:
-    """Character offsets of AST positions: ``col_offset`` counts UTF-8 bytes, diagnostics count characters."""
+    __slots__ = ("text", "starts", "lines", "ascii")
 
     def __init__(self, text: str) -> None:
+        self.text = text
         self.lines = text.split("\n")
         self.starts = [0]
         for line in self.lines[:-1]:
             self.starts.append(self.starts[-1] + len(line) + 1)
+        self.ascii = text.isascii()
 
-    def offset(self, lineno: int, col_bytes: int) -> int:
-        if not 0 < lineno <= len(self.lines):
-            return col_bytes
-        line = self.lines[lineno - 1]
-        col = len(line.encode("utf-8")[:col_bytes].decode("utf-8", errors="ignore")) if not line.isascii() else col_bytes
+    def offset(self, node: ast.AST) -> int:
+        """0-based character offset of ``node`` in the text (0 for a node without a position)."""
+        return self.at(getattr(node, "lineno", 1), getattr(node, "col_offset", 0))
+
+    def end(self, node: ast.AST) -> int:
+        """0-based character offset just past ``node``."""
+        return self.at(getattr(node, "end_lineno", None) or 1, getattr(node, "end_col_offset", None) or 0)
+
+    def at(self, lineno: int, col: int) -> int:
+        """Character offset of 1-based line ``lineno``, UTF-8 byte column ``col``."""
+        if not 0 < lineno <= len(self.starts):
+            return col
+        if not self.ascii:
+            col = len(self.lines[lineno - 1].encode("utf-8")[:col].decode("utf-8", "replace"))
         return self.starts[lineno - 1] + col
 
 
-def _line_starts(text: str) -> "_Lines":
-    return _Lines(text)
+def _line_starts(text: str) -> list[int]:
+    return SourcePositions(text).starts
 
 
 class _Compiler:
@@ -404,14 +164,14 @@ class _Compiler:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.line_starts = _line_starts(text)
+        self.positions = SourcePositions(text)
         self.names: dict[str, int] = {}
         self.calls: list[tuple[str, int]] = []
         self.history: list[HistoryRequest] = []
         self.strings: list[StringComparison] = []
 
     def fail(self, code: str, node: ast.AST, message: str, hint: str | None = None) -> ExpressionError:
-        return ExpressionError(code, message, _offset_of(node, self.line_starts), hint)
+        return ExpressionError(code, message, self.positions.offset(node), hint)
 
     def compile(self, node: ast.AST) -> Callable[[Mapping[str, Any], Any], Any]:
         method = getattr(self, "_" + type(node).__name__, None)
@@ -429,6 +189,10 @@ class _Compiler:
         if isinstance(value, str):
             raise self.fail("PV408", node, f"string literal {value!r} is only allowed compared with an enum param",
                             "write e.g. lr_schedule == \"cosine\" where lr_schedule is a param of type enum")
+        if isinstance(value, int) and not isinstance(value, bool) and not -INT_LIMIT <= value < INT_LIMIT:
+            # A literal past int64 is read as the float64 nearest to it (inf past 1e308), as a tensor
+            # would hold it: exact integers of any length are how `let` chains once ran for hours.
+            value = _float_of(value)
         if isinstance(value, bool) or isinstance(value, (int, float)):
             return lambda env, hist: value
         raise self.fail("PV402", node, f"constant {value!r} is not a number or boolean")
@@ -440,7 +204,7 @@ class _Compiler:
             return lambda env, hist: value
         if name in FUNCTIONS:
             raise self.fail("PV404", node, f"'{name}' is a function; call it as {FUNCTIONS[name].signature}")
-        self.names.setdefault(name, _offset_of(node, self.line_starts))
+        self.names.setdefault(name, self.positions.offset(node))
 
         def lookup(env: Mapping[str, Any], hist: Any) -> Any:
             try:
@@ -453,25 +217,28 @@ class _Compiler:
     def _UnaryOp(self, node: ast.UnaryOp) -> Callable[..., Any]:
         operand = self.compile(node.operand)
         if isinstance(node.op, ast.USub):
-            return lambda env, hist: -_numeric(operand(env, hist))
+            return lambda env, hist: negate_number(operand(env, hist))
         if isinstance(node.op, ast.UAdd):
             return operand
         if isinstance(node.op, ast.Not):
             def negate(env: Mapping[str, Any], hist: Any) -> Any:
                 value = operand(env, hist)
-                if _is_host_value(value) or isinstance(value, bool):
+                if is_host_value(value) or isinstance(value, bool):
                     return not value
-                return _torch().logical_not(value)
+                return torch_module().logical_not(value)
             return negate
         raise self.fail("PV402", node, "bitwise '~' is not allowed; use not")
 
     def _BinOp(self, node: ast.BinOp) -> Callable[..., Any]:
-        fn = _BINOPS.get(type(node.op))
+        fn = BINOPS.get(type(node.op))
         if fn is None:
+            if isinstance(node.op, ast.BitXor):
+                raise self.fail("PV402", node, "operator '^' is not allowed: it is a bitwise xor, not a power",
+                                "write a power as a ** b")
             raise self.fail("PV402", node, f"operator {type(node.op).__name__} is not allowed",
                             "use and/or/not for logic; bitwise operators are not part of the language")
         left, right = self.compile(node.left), self.compile(node.right)
-        return lambda env, hist: fn(_numeric(left(env, hist)), _numeric(right(env, hist)))
+        return lambda env, hist: fn(numeric(left(env, hist)), numeric(right(env, hist)))
 
     def _BoolOp(self, node: ast.BoolOp) -> Callable[..., Any]:
         parts = [self.compile(v) for v in node.values]
@@ -481,20 +248,20 @@ class _Compiler:
         def combine(env: Mapping[str, Any], hist: Any) -> Any:
             result = parts[0](env, hist)
             for part in parts[1:]:
-                if _is_host_value(result) or isinstance(result, bool):
+                if is_host_value(result) or isinstance(result, bool):
                     # Host values short-circuit, so `epoch > 0 and prev(x) ...` never reads missing history.
                     if is_and and not result:
                         return False
                     if not is_and and result:
                         return True
                     result = part(env, hist)
-                    if _is_host_value(result) or isinstance(result, bool):
+                    if is_host_value(result) or isinstance(result, bool):
                         result = bool(result)
                     else:  # `1 and x` is a truth value, as on the host, not x itself
-                        result = _as_bool_tensor(result, result)
+                        result = as_bool_tensor(result, result)
                     continue
-                result = _logical(op, result, part(env, hist))
-            return bool(result) if _is_host_value(result) else result
+                result = logical(op, result, part(env, hist))
+            return bool(result) if is_host_value(result) else result
 
         return combine
 
@@ -502,7 +269,7 @@ class _Compiler:
         operands_nodes = [node.left] + list(node.comparators)
         ops = []
         for op in node.ops:
-            fn = _CMPOPS.get(type(op))
+            fn = CMPOPS.get(type(op))
             if fn is None:
                 raise self.fail("PV402", node, f"comparison {type(op).__name__} is not allowed",
                                 "use <, <=, >, >=, == or !=")
@@ -514,7 +281,7 @@ class _Compiler:
                 other = operands_nodes[1 - i]
                 if not isinstance(other, ast.Name):
                     raise self.fail("PV408", operand, "a string literal must be compared with an enum param name")
-                self.strings.append(StringComparison(operand.value, other.id, _offset_of(operand, self.line_starts)))
+                self.strings.append(StringComparison(operand.value, other.id, self.positions.offset(operand)))
         compiled = []
         for operand in operands_nodes:
             if isinstance(operand, ast.Constant) and isinstance(operand.value, str):
@@ -532,15 +299,15 @@ class _Compiler:
             for op_fn, right_fn in zip(ops, compiled[1:]):
                 right = right_fn(env, hist)
                 step = op_fn(left, right)
-                if _is_host_value(result) or isinstance(result, bool):
-                    if _is_host_value(step) or isinstance(step, bool):
+                if is_host_value(result) or isinstance(result, bool):
+                    if is_host_value(step) or isinstance(step, bool):
                         if not step:
                             return False
                         result = True
                     else:
                         result = step
                 else:
-                    result = _logical("and", result, step)
+                    result = logical("and", result, step)
                 left = right
             return result
 
@@ -552,7 +319,7 @@ class _Compiler:
                             f"available: {', '.join(sorted(FUNCTIONS))}")
         name = node.func.id
         spec = FUNCTIONS.get(name)
-        offset = _offset_of(node, self.line_starts)
+        offset = self.positions.offset(node)
         if spec is None:
             import difflib
 
@@ -569,45 +336,45 @@ class _Compiler:
             return self._history_call(node, spec, offset)
         args = [self.compile(a) for a in node.args]
         if name in ("min", "max"):
-            return lambda env, hist: _apply_extreme(name, *[a(env, hist) for a in args])
+            return lambda env, hist: apply_extreme(name, *[a(env, hist) for a in args])
         if name == "where":
             c, a, b = args
 
             def choose(env: Mapping[str, Any], hist: Any) -> Any:
                 cond = c(env, hist)
-                if _is_host_value(cond) or isinstance(cond, bool):
+                if is_host_value(cond) or isinstance(cond, bool):
                     # A host condition picks one branch, so where(epoch == 0, 0, prev(x)) never reads missing history.
                     return a(env, hist) if cond else b(env, hist)
-                return _apply_where(cond, a(env, hist), b(env, hist))
+                return apply_where(cond, a(env, hist), b(env, hist))
 
             return choose
         if name == "clamp":
             x, lo, hi = args
-            return lambda env, hist: _apply_clamp(x(env, hist), lo(env, hist), hi(env, hist))
+            return lambda env, hist: apply_clamp(x(env, hist), lo(env, hist), hi(env, hist))
         (arg,) = args
-        return lambda env, hist: _apply_unary(name, arg(env, hist))
+        return lambda env, hist: apply_unary(name, arg(env, hist))
 
     def _history_call(self, node: ast.Call, spec: FunctionSpec, offset: int) -> Callable[..., Any]:
         metric_node = node.args[0]
         if not isinstance(metric_node, ast.Name) or metric_node.id in CONSTANTS:
             raise ExpressionError("PV404", f"{spec.name}() takes a metric name as its first argument: {spec.signature}",
-                                  _offset_of(metric_node, self.line_starts))
+                                  self.positions.offset(metric_node))
         metric = metric_node.id
-        self.names.setdefault(metric, _offset_of(metric_node, self.line_starts))
+        self.names.setdefault(metric, self.positions.offset(metric_node))
         window: int | str = 1
         if len(node.args) == 2:
             w = node.args[1]
             if isinstance(w, ast.Constant) and isinstance(w.value, int) and not isinstance(w.value, bool):
                 if not 1 <= w.value <= MAX_WINDOW:
                     raise ExpressionError("PV404", f"{spec.name}() window must be between 1 and {MAX_WINDOW}, got {w.value}",
-                                          _offset_of(w, self.line_starts))
+                                          self.positions.offset(w))
                 window = w.value
             elif isinstance(w, ast.Name) and w.id not in CONSTANTS:
                 window = w.id
-                self.names.setdefault(w.id, _offset_of(w, self.line_starts))
+                self.names.setdefault(w.id, self.positions.offset(w))
             else:
                 raise ExpressionError("PV404", f"{spec.name}() window must be an integer literal or an int param",
-                                      _offset_of(w, self.line_starts))
+                                      self.positions.offset(w))
         self.history.append(HistoryRequest(spec.name, metric, window, offset))
         name = spec.name
 
@@ -623,9 +390,9 @@ class _Compiler:
             if name == "window_mean":
                 total = values[0]
                 for v in values[1:]:
-                    total = total + v
-                return _div(total, len(values))
-            return _apply_extreme("min" if name == "window_min" else "max", *values) if len(values) > 1 else values[0]
+                    total = _ADD(total, v)
+                return div(total, len(values))
+            return apply_extreme("min" if name == "window_min" else "max", *values) if len(values) > 1 else values[0]
 
         return read
 
@@ -648,6 +415,11 @@ class Expression:
     history: tuple[HistoryRequest, ...]
     strings: tuple[StringComparison, ...]
     _fn: Callable[[Mapping[str, Any], Any], Any]
+    # The parsed tree (of the text with its leading blanks stripped) and where its nodes are in that
+    # text: what static analyses (types, history guards) walk, without parsing the text again.
+    tree: ast.expr | None = field(default=None, repr=False, compare=False)
+    _positions: SourcePositions | None = field(default=None, repr=False, compare=False)
+    _lead: int = field(default=0, repr=False, compare=False)
 
     @property
     def canonical(self) -> str:
@@ -658,6 +430,18 @@ class Expression:
         """
         return ast.dump(ast.parse(self.text.strip(), mode="eval").body, annotate_fields=False,
                         include_attributes=False)
+
+    def offset_of(self, node: ast.AST) -> int:
+        """0-based character offset in :attr:`text` of a node of :attr:`tree`."""
+        if self._positions is None:
+            return self._lead
+        return self._lead + self._positions.offset(node)
+
+    def segment(self, node: ast.AST) -> str:
+        """The text of a node of :attr:`tree`, as written."""
+        if self._positions is None:
+            return self.text
+        return self.text[self._lead + self._positions.offset(node):self._lead + self._positions.end(node)]
 
     def evaluate(self, env: Mapping[str, Any], history: HistoryReader | None = None) -> Any:
         """Value of the expression; a Python scalar for host inputs, a tensor if any input is one."""
@@ -684,6 +468,16 @@ def _too_deep(tree: ast.AST) -> ast.AST | None:
     return None
 
 
+def _float_of(value: int) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+_ADD = BINOPS[ast.Add]
+
+
 def parse_expression(text: str | int | float) -> Expression:
     """Parse and check one expression; raises :class:`ExpressionError` with a code and an offset.
 
@@ -700,6 +494,43 @@ def _parse_text_cached(text: str) -> Expression:
     return _parse_expression(text)
 
 
+def _comment_offset(source: str) -> int | None:
+    """Offset of a ``#`` that starts a comment (not one inside a string literal), or None.
+
+    Python drops everything from there to the end of the line, so ``loss <= cap # and
+    isfinite(loss)`` would silently check only the first half.
+    """
+    if "#" not in source:
+        return None
+    positions = SourcePositions(source)
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type == tokenize.COMMENT:
+                row, col = tok.start  # tokenize counts columns in characters
+                return positions.starts[row - 1] + col
+    except (tokenize.TokenError, SyntaxError, ValueError):
+        pass  # the parser reports what is wrong with the text
+    return None
+
+
+# Operators of other languages that Python does not have: (spelling, what to write instead).
+_FOREIGN_OPERATORS = (("&&", "and"), ("||", "or"), ("===", "=="), ("!==", "!="))
+
+
+def _syntax_hint(source: str, offset: int) -> tuple[str | None, int]:
+    """A hint for a syntax error, and the offset to report it at (the foreign operator's, when one is found)."""
+    for spelling, python in _FOREIGN_OPERATORS:
+        at = source.find(spelling)
+        if at >= 0:
+            return f"write '{python}' instead of '{spelling}'", at
+    bang = next((i for i, ch in enumerate(source) if ch == "!" and source[i + 1:i + 2] != "="), None)
+    if bang is not None:
+        return "write 'not x' for a negation; '!' is only part of '!='", bang
+    if "=" in source and "==" not in source and "<=" not in source and ">=" not in source:
+        return "use == to compare; expressions cannot assign", offset
+    return None, offset
+
+
 def _parse_expression(text: str | int | float) -> Expression:
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
         raise ExpressionError("PV402", f"an expression must be text or a number, not {type(text).__name__}")
@@ -711,26 +542,29 @@ def _parse_expression(text: str | int | float) -> Expression:
         raise ExpressionError("PV401", "expression is empty")
     source = text.strip()
     lead = len(text) - len(text.lstrip())
+    comment = _comment_offset(source)
+    if comment is not None:
+        raise ExpressionError("PV401", "'#' starts a comment, which is not part of the expression language: "
+                              "everything after it would be ignored", lead + comment,
+                              "remove it; say why in the invariant's description, or write 'and ...' to check more")
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
-        starts = _line_starts(source).starts
+        starts = _line_starts(source)
         line = (exc.lineno or 1) - 1
         if exc.offset:
             col = max(exc.offset - 1, 0)
         else:  # CPython gives no column for an unexpected end of input: point at the end of that line
             col = len(source.split("\n")[line]) if line < len(starts) else 0
-        offset = lead + (starts[line] if line < len(starts) else 0) + col
-        hint = None
-        if "=" in source and "==" not in source and "<=" not in source and ">=" not in source:
-            hint = "use == to compare; expressions cannot assign"
-        raise ExpressionError("PV401", f"invalid expression syntax: {exc.msg}", offset, hint) from None
+        offset = (starts[line] if line < len(starts) else 0) + col
+        hint, offset = _syntax_hint(source, offset)
+        raise ExpressionError("PV401", f"invalid expression syntax: {exc.msg}", lead + offset, hint) from None
     except (ValueError, RecursionError, MemoryError) as exc:
         raise ExpressionError("PV401", f"invalid expression: {exc}", lead) from None
     deep = _too_deep(tree.body) if len(source) > MAX_NESTING else None  # each level takes a character
     if deep is not None:
         raise ExpressionError("PV401", f"expression nests more than {MAX_NESTING} levels deep",
-                              lead + _offset_of(deep, _line_starts(source)), "split it into lets")
+                              lead + SourcePositions(source).offset(deep), "split it into lets")
     compiler = _Compiler(source)
     try:
         fn = compiler.compile(tree.body)
@@ -746,4 +580,7 @@ def _parse_expression(text: str | int | float) -> Expression:
         history=tuple(HistoryRequest(h.function, h.metric, h.window, h.offset + lead) for h in compiler.history),
         strings=tuple(StringComparison(s.value, s.name, s.offset + lead) for s in compiler.strings),
         _fn=fn,
+        tree=tree.body,
+        _positions=compiler.positions,
+        _lead=lead,
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pvcontracts.contract.model import Contract, build_contract
-from pvcontracts.contract.schema import schema_diagnostics
+from pvcontracts.contract.schema import SchemaFault, check_schema
 from pvcontracts.contract.yamlload import DEFAULT_MAX_BYTES, LoadedYaml, decode_text, load_yaml_text
 from pvcontracts.diagnostic import Diagnostic, make
 
@@ -53,6 +53,9 @@ class LoadedFile:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     declared_id: str | None = None
     declared_invariants: tuple[str, ...] = ()  # ids a broken file still names, so references to them don't cascade
+    # With errors, the model of the parts that did load (see contract.partial), for the validator's other
+    # rules; None when nothing loaded (not YAML, not a mapping). Never enforced: ``contract`` stays None.
+    partial: Contract | None = None
 
 
 def read_bytes(path: Path, display: str, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[bytes | None, list[Diagnostic]]:
@@ -92,25 +95,31 @@ def read_bytes(path: Path, display: str, max_bytes: int = DEFAULT_MAX_BYTES) -> 
 
 def parse_contract_bytes(raw: bytes, display: str) -> tuple[LoadedYaml | None, list[Diagnostic]]:
     """Decode, parse and schema-check one contract's bytes."""
+    doc, problems, _ = _parse(raw, display)
+    return doc, problems
+
+
+def _parse(raw: bytes, display: str) -> tuple[LoadedYaml | None, list[Diagnostic], list[SchemaFault]]:
     text, problems = decode_text(raw, display)
     if text is None:
-        return None, problems
+        return None, problems, []
     doc, problems = load_yaml_text(text, display)
     if doc is None:
-        return None, problems
+        return None, problems, []
     if not isinstance(doc.data, dict):
         kind = "a list" if isinstance(doc.data, list) else "a single value"
         return None, problems + [make("PV008", display, 1, 1, f"a contract is a mapping of fields, not {kind}",
-                                      "start the file with 'schema_version: 1'")]
+                                      "start the file with 'schema_version: 1'")], []
     # A value the loader refused (a custom tag, `yes`, a merge key) already has its diagnostic;
     # the schema's complaint about the same node is a cascade with a misleading hint.
     refused = {(d.line, d.column) for d in problems}
-    return doc, problems + [d for d in schema_diagnostics(doc) if (d.line, d.column) not in refused]
+    found, faults = check_schema(doc)
+    return doc, problems + [d for d in found if (d.line, d.column) not in refused], faults
 
 
 def load_contract_bytes(raw: bytes, display: str, digest: str | None = None) -> LoadedFile:
     digest = digest or hashlib.sha256(raw).hexdigest()
-    doc, problems = parse_contract_bytes(raw, display)
+    doc, problems, faults = _parse(raw, display)
     declared = None
     invariant_ids: tuple[str, ...] = ()
     if doc is not None and isinstance(doc.data, dict):
@@ -119,9 +128,23 @@ def load_contract_bytes(raw: bytes, display: str, digest: str | None = None) -> 
         items = doc.data.get("invariants")
         if isinstance(items, list):
             invariant_ids = tuple(i["id"] for i in items if isinstance(i, dict) and isinstance(i.get("id"), str))
-    if doc is None or any(d.severity.value == "error" for d in problems):
+    if doc is None:
         return LoadedFile(display, digest, None, problems, declared, invariant_ids)
+    if any(d.severity.value == "error" for d in problems):
+        return LoadedFile(display, digest, None, problems, declared, invariant_ids, _partial(display, doc, faults))
     return LoadedFile(display, digest, build_contract(display, doc.data, doc), problems, declared)
+
+
+def _partial(display: str, doc: LoadedYaml, faults: list[SchemaFault]) -> Contract | None:
+    """The model of what loaded; None if even that cannot be built (a bug guard: validation must go on)."""
+    from pvcontracts.contract.partial import usable_parts
+
+    try:
+        parts = usable_parts(doc.data, faults)
+        return build_contract(display, parts.data, doc, broken=frozenset(parts.broken),
+                              broken_ids=tuple(parts.broken_ids), broken_refs=tuple(parts.broken_refs))
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return None
 
 
 def load_contract_file(path: Path, display: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedFile:

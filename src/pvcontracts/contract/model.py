@@ -141,6 +141,11 @@ class Contract:
     failure_modes: tuple[FailureMode, ...]
     data: dict[str, Any]
     description: str | None = None
+    # A contract with schema errors is still built from the parts that loaded, so that `pv validate`
+    # reports every problem of a file in one pass; such a partial model is never enforced or bound.
+    broken: frozenset[str] = frozenset()   # top-level fields that did not load completely
+    broken_ids: tuple[str, ...] = ()       # ids of invariants that did not load: known, so not "unknown"
+    broken_refs: tuple[str, ...] = ()      # invariants named by gates that did not load: covered, not "uncovered"
     _source: LoadedYaml | None = field(default=None, repr=False)
     _reload: Callable[[], LoadedYaml | None] | None = field(default=None, repr=False)
 
@@ -188,14 +193,23 @@ def _expr(value: Any, raw: Callable[[YamlPath], str | None], path: YamlPath) -> 
 
 
 def build_contract(file: str, data: dict[str, Any], source: LoadedYaml | None,
-                   reload: Callable[[], LoadedYaml | None] | None = None) -> Contract:
-    """Build the model from a document that passed the schema (shape is guaranteed, values are not)."""
+                   reload: Callable[[], LoadedYaml | None] | None = None, *,
+                   broken: frozenset[str] = frozenset(), broken_ids: tuple[str, ...] = (),
+                   broken_refs: tuple[str, ...] = ()) -> Contract:
+    """Build the model from a document that passed the schema (shape is guaranteed, values are not).
+
+    Or from the usable parts of one that did not (:mod:`pvcontracts.contract.partial`): records
+    that did not load are None in their lists and skipped, keeping every other record's index,
+    and a required field that did not load is named in ``broken`` and given an empty value.
+    """
 
     def raw(path: YamlPath) -> str | None:
         return source.scalar_text(path) if source is not None else None
 
     invariants = []
     for i, item in enumerate(data.get("invariants", [])):
+        if item is None:
+            continue
         lets: dict[str, Let] = {}
         for name, value in (item.get("let") or {}).items():
             base = ("invariants", i, "let", name)
@@ -214,17 +228,17 @@ def build_contract(file: str, data: dict[str, Any], source: LoadedYaml | None,
     gates = tuple(
         Gate(id=g["id"], invariants=tuple(g["invariants"]), ship_blocking=g["ship_blocking"],
              evidence=tuple(g["evidence_discharged_by"]), index=i, title=g.get("title"), description=g.get("description"))
-        for i, g in enumerate(data.get("gates", []))
+        for i, g in enumerate(data.get("gates", [])) if g is not None
     )
     falsifiers = tuple(
         Falsifier(id=f["id"], invariant=f["invariant"], prediction=f["prediction"], if_fails=f["if_fails"],
                   test=f["test"], index=i)
-        for i, f in enumerate(data.get("falsifiers", []))
+        for i, f in enumerate(data.get("falsifiers", [])) if f is not None
     )
     failure_modes = tuple(
         FailureMode(id=m["id"], title=m["title"], invariants=tuple(m["invariants"]), index=i,
                     description=m.get("description"))
-        for i, m in enumerate(data.get("failure_modes", []))
+        for i, m in enumerate(data.get("failure_modes", [])) if m is not None
     )
     params = {
         name: Param(name, p["type"], p.get("min"), p.get("max"), p.get("default"), tuple(p.get("values", ())),
@@ -236,11 +250,13 @@ def build_contract(file: str, data: dict[str, Any], source: LoadedYaml | None,
         for name, m in (data.get("metrics") or {}).items()
     }
     contract = Contract(
-        file=file, id=data["id"], version=data["version"], status=data["status"], title=data["title"],
-        depends_on=tuple(data.get("depends_on", ())),
-        changelog=tuple(ChangelogEntry(e["version"], e["date"], e["summary"]) for e in data["changelog"]),
+        file=file, id=data.get("id", ""), version=data.get("version", "0.0.0"), status=data.get("status", "active"),
+        title=data.get("title", ""), depends_on=tuple(data.get("depends_on", ())),
+        changelog=tuple(ChangelogEntry(e["version"], e["date"], e["summary"]) for e in data.get("changelog", ())
+                        if e is not None),
         params=params, metrics=metrics, invariants=tuple(invariants), gates=gates, falsifiers=falsifiers,
         failure_modes=failure_modes, data=data, description=data.get("description"),
+        broken=frozenset(broken), broken_ids=tuple(broken_ids), broken_refs=tuple(broken_refs),
     )
     contract._source = source
     contract._reload = reload

@@ -9,13 +9,15 @@ the compiled validator (first error only) cannot do.
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import functools
 import json
-import re
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Callable
 
+from pvcontracts.contract import ids
 from pvcontracts.contract.yamlload import LoadedYaml
 from pvcontracts.diagnostic import Diagnostic, make
 
@@ -45,17 +47,11 @@ def _fast_validator() -> Callable[[Any], Any]:
     return fastjsonschema.compile(json.loads(schema_text()))
 
 
-@functools.lru_cache(maxsize=None)
-def _ecma_regex(pattern: str) -> "re.Pattern[str]":
-    # JSON Schema patterns are ECMA-262, where `$` matches only at the very end; Python's `$` also
-    # matches before a final newline, so "1.0.0\n" would pass the full validator but not the fast one.
-    return re.compile(re.sub(r"(?<!\\)\$", r"\\Z", pattern))
-
-
 def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
     from jsonschema.exceptions import ValidationError
 
-    if validator.is_type(instance, "string") and not _ecma_regex(pattern).search(instance):
+    # ECMA-262's `$` (the true end), as fastjsonschema reads it: "1.0.0\n" fails both validators alike.
+    if validator.is_type(instance, "string") and not ids.ecma_regex(pattern).search(instance):
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
@@ -102,11 +98,28 @@ def _deepest(error: Any) -> list[Any]:
     return _deepest(min(error.context, key=relevance))
 
 
+def _is_version_path(path: tuple[Any, ...]) -> bool:
+    return path == ("version",) or (len(path) == 3 and path[0] == "changelog" and path[2] == "version")
+
+
+def _version_hint(raw: str) -> str | None:
+    """For a version YAML read as a number (``1.2``, ``1``): the semantic version it stands for."""
+    parts = raw.strip().split(".")
+    if not 1 <= len(parts) <= 3 or not all(p.isdigit() and p.isascii() for p in parts):
+        return None
+    full = ".".join(str(int(p)) for p in parts + ["0"] * (3 - len(parts)))
+    return f"YAML reads {raw} as a number; a version is MAJOR.MINOR.PATCH: write {full}"
+
+
 def _type_hint(doc: LoadedYaml, path: tuple[Any, ...], expected: Any, value: Any) -> str | None:
     if value is None and not doc.scalar_text(path):  # `title:` with nothing after the colon
         return "the value is empty; write one after the colon"
     raw = doc.scalar_text(path)
     wants_text = expected == "string" or (isinstance(expected, list) and "string" in expected)
+    if wants_text and raw is not None and _is_version_path(path) and isinstance(value, (int, float)):
+        hint = _version_hint(raw)  # quoting "1.2" would only trade this error for "not a semantic version"
+        if hint is not None:
+            return hint
     if wants_text and raw is not None and not isinstance(value, str):
         if isinstance(value, float) and raw != repr(value):
             return f"YAML reads {raw} as the number {value!r}; quote it: \"{raw}\""
@@ -159,6 +172,10 @@ def _error_diagnostics(doc: LoadedYaml, error: Any) -> list[Diagnostic]:
             hint = f"did you mean '{close[0]}'?" if close else None
         return [make("PV104", file, line, col,
                      f"{_field_name(path)} is {error.instance!r}; expected one of {shown}", hint, path)]
+    if validator == "pattern" and ids.kind_of_path(path) is not None and isinstance(error.instance, str):
+        kind = ids.kind_of_path(path)
+        return [make("PV202", file, line, col, ids.describe_invalid(kind, error.instance),  # type: ignore[arg-type]
+                     ids.suggest(kind, error.instance), path)]  # type: ignore[arg-type]
     if validator == "pattern":
         what = {"^(0|[1-9]": "a semantic version like 1.2.0",
                 "^[0-9]{4}": "a date like 2026-11-21",
@@ -174,23 +191,85 @@ def _error_diagnostics(doc: LoadedYaml, error: Any) -> list[Diagnostic]:
     return [make("PV104", file, line, col, f"{_field_name(path)}: {error.message}", None, path)]
 
 
-def schema_diagnostics(doc: LoadedYaml) -> list[Diagnostic]:
-    """Every schema violation of one loaded document; empty when it conforms."""
+def _format_diagnostics(doc: LoadedYaml) -> list[Diagnostic]:
+    """What JSON Schema cannot say: schema_version is the integer 1 (not 1.0), dates are calendar dates."""
+    data = doc.data
+    out: list[Diagnostic] = []
+    version = data.get("schema_version")
+    if isinstance(version, float) and version == SCHEMA_VERSION:  # JSON Schema's const takes 1.0 for 1
+        line, col = doc.position(("schema_version",))
+        out.append(make("PV105", doc.file, line, col,
+                        f"schema_version is the float {version!r}; the format's version is the integer {SCHEMA_VERSION}",
+                        f"write schema_version: {SCHEMA_VERSION}", ("schema_version",)))
+    changelog = data.get("changelog")
+    for i, entry in enumerate(changelog if isinstance(changelog, list) else ()):
+        date = entry.get("date") if isinstance(entry, dict) else None
+        if isinstance(date, str) and len(date) == 10 and date[4:5] == "-" and date[7:8] == "-":
+            try:
+                datetime.date.fromisoformat(date)
+            except ValueError as exc:
+                path = ("changelog", i, "date")
+                line, col = doc.position(path)
+                out.append(make("PV104", doc.file, line, col, f"changelog.{i}.date {date!r} is not a calendar date "
+                                f"({exc})", "write a real date, YYYY-MM-DD", path))
+    return out
+
+
+@dataclass(frozen=True)
+class SchemaFault:
+    """Where the document breaks the schema, for telling the parts that loaded from those that did not.
+
+    ``kind`` is ``unknown-field`` (``keys`` are fields to ignore in the mapping at
+    ``path``), ``missing-field`` (``keys`` are absent from it), ``bad-key`` (``keys`` is
+    a key of the mapping at ``path`` that is not an identifier), ``id-format`` (the
+    record at ``path[:2]`` is usable, only its id is malformed) or ``invalid`` (the
+    value at ``path`` is unusable).
+    """
+
+    path: tuple[Any, ...]
+    kind: str
+    keys: tuple[str, ...] = ()
+
+
+def _fault(error: Any) -> SchemaFault:
+    path = tuple(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(error.schema.get("properties", {}))
+        return SchemaFault(path, "unknown-field", tuple(sorted(str(k) for k in set(error.instance) - allowed)))
+    if error.validator == "required" and isinstance(error.instance, dict):
+        return SchemaFault(path, "missing-field", tuple(n for n in error.validator_value if n not in error.instance))
+    if error.validator == "pattern" and "propertyNames" in error.absolute_schema_path:
+        return SchemaFault(path, "bad-key", (str(error.instance),))
+    if error.validator == "pattern" and ids.kind_of_path(path) is not None:
+        return SchemaFault(path, "id-format")
+    return SchemaFault(path, "invalid")
+
+
+def check_schema(doc: LoadedYaml) -> tuple[list[Diagnostic], list[SchemaFault]]:
+    """Every schema violation of one loaded document, as diagnostics and as faults; both empty when it conforms."""
     import fastjsonschema
 
     try:
         _fast_validator()(doc.data)
-        return []
+        return _format_diagnostics(doc), []
     except fastjsonschema.JsonSchemaException as exc:
         fast_error = exc
     out: list[Diagnostic] = []
+    faults: list[SchemaFault] = []
     for error in _full_validator().iter_errors(doc.data):
         for specific in _deepest(error):
             out.extend(_error_diagnostics(doc, specific))
+            faults.append(_fault(specific))
     out = list(dict.fromkeys(out))  # `required` reports once per missing field, and each names them all
     if not out:  # the two validators disagree: never let a document the fast one refused through unreported
         path = tuple(int(p) if isinstance(p, str) and p.isdigit() else p  # fastjsonschema spells indexes as text
                      for p in getattr(fast_error, "path", ())[1:])
         line, col = doc.position(path)
         out.append(make("PV104", doc.file, line, col, f"{_field_name(path)}: {fast_error.message}", None, path))
-    return out
+        faults.append(SchemaFault(path, "invalid"))
+    return _format_diagnostics(doc) + out, faults
+
+
+def schema_diagnostics(doc: LoadedYaml) -> list[Diagnostic]:
+    """Every schema violation of one loaded document; empty when it conforms."""
+    return check_schema(doc)[0]

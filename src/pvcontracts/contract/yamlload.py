@@ -9,6 +9,8 @@ the value it concerns, at no cost on the happy path.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +30,12 @@ _SAFE_DEPTH_BOUND = 400           # below this bound the C composer cannot overf
 
 _TRUE_FALSE = {"true", "True", "TRUE", "false", "False", "FALSE"}
 Path_ = tuple[str | int, ...]
+
+# Bidirectional controls (the Trojan Source characters): text holding them displays in another order than
+# it is read, so a contract would say one thing to its reviewer and another to the tool.
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_BIDI = re.compile(f"[{BIDI_CONTROLS}]")
+_BIDI_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\(?:u|U0000)(061[cC]|200[eEfF]|202[a-eA-E]|206[6-9])")
 
 
 @dataclass
@@ -185,6 +193,22 @@ class _Constructor(_Parser):
         yield data
         data.update(self.construct_mapping(node))
 
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:  # type: ignore[override]
+        value = super().construct_yaml_int(node)
+        problem = _odd_int(node.value, value)
+        if problem is not None:
+            self._diag("PV011", node, *problem)
+        return value
+
+    def construct_yaml_float(self, node: yaml.ScalarNode) -> float:  # type: ignore[override]
+        value = super().construct_yaml_float(node)
+        text = node.value
+        if ":" in text or "_" in text:
+            self._diag("PV011", node, f"'{text}' is read by YAML 1.1 as the number {value!r}"
+                       + (" (base 60)" if ":" in text else " (underscores dropped)"),
+                       f"quote it (\"{text}\") for text, or write {value!r}")
+        return value
+
     def construct_yaml_bool(self, node: yaml.ScalarNode) -> bool:  # type: ignore[override]
         value = super().construct_yaml_bool(node)
         if node.value not in _TRUE_FALSE:
@@ -200,11 +224,84 @@ class _Constructor(_Parser):
 
 _Constructor.add_constructor("tag:yaml.org,2002:map", _Constructor.construct_yaml_map)
 _Constructor.add_constructor("tag:yaml.org,2002:bool", _Constructor.construct_yaml_bool)
+_Constructor.add_constructor("tag:yaml.org,2002:int", _Constructor.construct_yaml_int)
+_Constructor.add_constructor("tag:yaml.org,2002:float", _Constructor.construct_yaml_float)
 _Constructor.add_constructor(None, _Constructor.construct_undefined)
 # Timestamps, binary, sets and ordered maps have no place in a contract; read them as text or refuse them.
 _Constructor.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
 for _tag in ("binary", "set", "omap", "pairs"):
     _Constructor.add_constructor(f"tag:yaml.org,2002:{_tag}", _Constructor.construct_undefined)
+
+
+def _odd_int(text: str, value: int) -> tuple[str, str] | None:
+    """(message, hint) when YAML 1.1 reads ``text`` as an integer other than the decimal it looks like.
+
+    YAML 1.2 and JSON read these differently or as text, and the reader sees a decimal:
+    ``010`` is 8, ``1:30`` is 90, ``0x1F`` is 31, ``0b11`` is 3, ``1_000`` is 1000.
+    """
+    digits = text.lstrip("+-")
+    shown = repr(value) if value.bit_length() < 64 else "a very large number"
+    if ":" in digits:
+        return (f"'{text}' is read by YAML 1.1 as the base-60 number {shown}",
+                f"quote it (\"{text}\") for text, or write {shown}")
+    if digits[:2] in ("0x", "0X", "0b", "0B"):
+        base = "hexadecimal" if digits[1] in "xX" else "binary"
+        return (f"'{text}' is read by YAML 1.1 as the {base} number {shown}",
+                f"write {shown}, or quote it (\"{text}\") for text")
+    if "_" in digits:
+        return (f"'{text}' is read by YAML 1.1 as the number {shown} (underscores dropped; YAML 1.2 reads text)",
+                f"write {shown}, or quote it (\"{text}\") for text")
+    if len(digits) > 1 and digits[0] == "0":
+        decimal = text[:len(text) - len(digits)] + (digits.lstrip("0") or "0")
+        if decimal.lstrip("+") == shown:  # 01: octal and decimal agree, this time
+            return (f"'{text}' has a leading zero, which YAML 1.1 reads as octal (here it happens to be {shown})",
+                    f"write {shown}, or quote it (\"{text}\") for text")
+        return (f"'{text}' is read by YAML 1.1 as the octal number {shown}, not {decimal}",
+                f"write {decimal} for the decimal number, or quote it (\"{text}\") for text")
+    return None
+
+
+def bidi_diagnostics(text: str, file: str, root: yaml.Node | None = None) -> list[Diagnostic]:
+    """A PV012 for every bidirectional control in ``text``, and in the quoted scalars that spell one as an escape."""
+    out = []
+    for match in _BIDI.finditer(text):
+        out.append(_bidi(file, text, match.start(), match.group()))
+    if root is not None and ("\\u" in text or "\\U" in text):
+        for match in _BIDI_ESCAPE.finditer(text):
+            at = match.start() + len(match.group(1))  # past escaped backslashes: "\\\\u202e" is visible text
+            if _inside_double_quotes(root, text, at):
+                out.append(_bidi(file, text, at, chr(int(match.group(2), 16)), escaped=True))
+    return out
+
+
+def _bidi(file: str, text: str, offset: int, char: str, escaped: bool = False) -> Diagnostic:
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    name = unicodedata.name(char, "a bidirectional control")
+    how = "the escape of " if escaped else ""
+    return make("PV012", file, line, column,
+                f"{how}U+{ord(char):04X} ({name}) is a bidirectional control character: the text around it "
+                "displays in another order than it is read (Trojan Source)",
+                "remove it; a contract must read the same to its reviewer and to the tool")
+
+
+def _inside_double_quotes(root: yaml.Node, text: str, offset: int) -> bool:
+    """Whether ``offset`` falls inside a double-quoted scalar (the only style where ``\\u`` is an escape)."""
+    stack = [root]
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            if node.style == '"' and node.start_mark.index <= offset < node.end_mark.index:
+                return True
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(c for pair in node.value for c in pair)
+    return False
 
 
 def decode_text(raw: bytes, display: str) -> tuple[str | None, list[Diagnostic]]:
@@ -322,6 +419,30 @@ def _alias_expansion(root: yaml.Node, limit: int) -> bool:
     return size(root) > limit
 
 
+def _too_deep_tree(node: yaml.Node, limit: int) -> yaml.Node | None:
+    """:func:`_too_deep` for a document without anchors: a tree, so no node is reached twice."""
+    if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+        return None
+    level = [node]
+    depth = 1
+    while level:  # breadth first, one level of collections at a time
+        if depth > limit:
+            return min(level, key=lambda n: n.start_mark.index)  # the first in document order
+        below = []
+        for current in level:
+            if current.__class__ is yaml.SequenceNode:
+                below.extend(c for c in current.value if c.__class__ is not yaml.ScalarNode)
+            else:
+                for k, v in current.value:
+                    if k.__class__ is not yaml.ScalarNode:
+                        below.append(k)
+                    if v.__class__ is not yaml.ScalarNode:
+                        below.append(v)
+        level = below
+        depth += 1
+    return None
+
+
 def _too_deep(node: yaml.Node, limit: int) -> yaml.Node | None:
     """The first collection nested inside more than ``limit`` collections (aliases followed), or None.
 
@@ -364,6 +485,14 @@ def _yaml_error(exc: yaml.YAMLError, file: str, text: str) -> Diagnostic:
 
 def load_yaml_text(text: str, file: str) -> tuple[LoadedYaml | None, list[Diagnostic]]:
     """Parse one document; return it with the problems found, or None with at least one error."""
+    doc, problems = _load(text, file)
+    # isascii() first: it is nearly free, and a text of ASCII alone can hold a bidi control only as an escape
+    if ("\\u" in text or "\\U" in text) if text.isascii() else _BIDI.search(text) or "\\u" in text or "\\U" in text:
+        problems = bidi_diagnostics(text, file, doc.root if doc is not None else None) + problems
+    return doc, problems
+
+
+def _load(text: str, file: str) -> tuple[LoadedYaml | None, list[Diagnostic]]:
     deep = _check_depth(text, file)
     if deep is not None:
         return None, [deep]
@@ -391,7 +520,8 @@ def load_yaml_text(text: str, file: str) -> tuple[LoadedYaml | None, list[Diagno
                                f"aliases expand to more than {MAX_ALIAS_EXPANSION} nodes (an alias bomb?)",
                                "write the repeated values out, or alias less")]
         # The event scan only runs past _SAFE_DEPTH_BOUND; the limit itself holds at every depth.
-        deep_node = _too_deep(root, MAX_DEPTH)
+        # without an anchor the nodes form a tree: a plain walk, level by level, does (a third of the cost)
+        deep_node = _too_deep(root, MAX_DEPTH) if "&" in text else _too_deep_tree(root, MAX_DEPTH)
         if deep_node is not None:
             return None, [_nesting_too_deep(file, deep_node.start_mark)]
         try:

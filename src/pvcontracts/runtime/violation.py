@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pvcontracts.errors import PvError
+from pvcontracts.util.text import int_text
 
 _repr = reprlib.Repr()
 _repr.maxstring = 80
@@ -46,7 +47,7 @@ def format_value(value: Any) -> str:
         short = float(f"{value:.4g}")
         return repr(short)
     if isinstance(value, int):
-        return str(value)
+        return int_text(value)  # str() refuses past 4,300 digits: the message must never be what raises
     return _repr.repr(value)
 
 
@@ -58,6 +59,8 @@ def plain_value(value: Any) -> Any:
         return format_value(value)
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 3000:
+        return int_text(value)  # json.dumps of it would raise, and the ledger line be lost
     if isinstance(value, (bool, int, float, str)) or value is None:
         return value
     return _repr.repr(value)

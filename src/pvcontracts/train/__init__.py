@@ -7,9 +7,12 @@ from YAML. Importing this package imports no torch (a task file imports
 Modules, one job each: ``config`` (the run's YAML), ``seeds`` (one run seed, derived
 streams), ``schedules`` (pure LR multipliers), ``optim`` (AdamW groups), ``rng`` (every RNG
 stream, captured and restored), ``checkpoint`` (atomic writes, retention, loading),
-``early_stop`` (sufficiency gate, target loss, coverage patience), ``policies`` (loss
-curriculum, adaptive rejection penalty), ``preflight`` (checks and reports before training),
-``result`` (result.json), ``trainer`` (the loop), ``faults`` (crash-test hooks).
+``resume`` (which checkpoint, and whether it fits the run), ``early_stop`` (sufficiency
+gate, target loss, coverage patience), ``policies`` (loss curriculum, adaptive rejection
+penalty), ``preflight`` (checks and reports before training), ``progress`` (the bar and the
+line per epoch), ``result`` (result.json), ``task`` (what a task provides, and its defaults:
+the loss, a dataset's length), ``trainer`` (the loop), ``faults`` (crash-test hooks).
+Imports point one way: the loop uses the others, and none of them uses the loop.
 """
 
 from __future__ import annotations

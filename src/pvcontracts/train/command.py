@@ -69,7 +69,9 @@ def _fit(config: Any, build: Any, out: Path, resume: str | None, stdout: TextIO,
     try:
         result = Trainer(config, build, out, resume=resume, stream=stderr).fit()
     except PreflightError as exc:
-        stderr.write(f"pv train: {exc}\n  report: {out / 'preflight.json'}\n")
+        where = (f"\n  report: {exc.report_path}" if exc.report_path is not None
+                 else f"\n  {out} was left as it was")  # it holds a run, whose evidence a refusal must not touch
+        stderr.write(f"pv train: {exc}{where}\n")
         return EXIT_REFUSED
     except (ConfigError, CheckpointError) as exc:
         stderr.write(f"pv train: {exc}\n")

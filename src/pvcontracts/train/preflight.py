@@ -3,9 +3,10 @@
 Each check is a small function returning a :class:`Check` (its name, whether it
 passed, what it found); a failing check whose ``fatal`` is set refuses the run.
 The report is written to ``preflight.json`` in the run directory *before*
-training, whether the run is refused or not, so a refused run leaves its reason
-on disk. The determinism report (``determinism.json``) is written with it: the
-seeds, the deterministic-algorithms flag and what CUDA needs for it.
+training; a refused run leaves its reason there too, unless the directory holds
+a run already (whose evidence a refusal must not touch: then the reasons are
+only in the error). The determinism report (``determinism.json``) is written
+with it: the seeds, the deterministic-algorithms flag and what CUDA needs for it.
 """
 
 from __future__ import annotations
@@ -21,20 +22,26 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from pvcontracts.errors import PvError
+from pvcontracts.train.task import cross_entropy, dataset_len
 from pvcontracts.util.atomic import write_text_atomic
 
 __all__ = ["Check", "PreflightError", "PreflightReport", "determinism_report", "environment", "run_checks",
-           "trainer_checks"]
+           "trainer_checks", "write_report"]
 
 
 class PreflightError(PvError):
-    """Preflight refused the run: each failed check says why. Fix those, then run again."""
+    """Preflight refused the run: each failed check says why. Fix those, then run again.
 
-    def __init__(self, report: "PreflightReport") -> None:
+    ``report_path`` is where the report was written, None when it was not (the run
+    directory already held a run, or cannot be written).
+    """
+
+    def __init__(self, report: "PreflightReport", report_path: Path | None = None) -> None:
         failed = [c for c in report.checks if not c.ok and c.fatal]
         lines = [f"  - {c.name}: {c.detail}" for c in failed]
         super().__init__("preflight refused the run:\n" + "\n".join(lines))
         self.report = report
+        self.report_path = report_path
 
 
 @dataclass
@@ -81,8 +88,11 @@ def environment() -> dict[str, Any]:
     return env
 
 
-def run_checks(checks: Iterable[tuple[str, Callable[[], Check]]], report_path: Path) -> PreflightReport:
-    """Run every (name, check) (an exception in one is that check failing), write the report, raise if refused."""
+def run_checks(checks: Iterable[tuple[str, Callable[[], Check]]]) -> PreflightReport:
+    """Run every (name, check) (an exception in one is that check failing); writes nothing, refuses nothing.
+
+    The caller decides: write the report (:func:`write_report`) and go on, or refuse.
+    """
     results = []
     for name, check in checks:
         try:
@@ -90,22 +100,18 @@ def run_checks(checks: Iterable[tuple[str, Callable[[], Check]]], report_path: P
         except Exception as exc:  # a check that crashed found a problem; say which, do not hide the others
             results.append(Check(name, False, f"{type(exc).__name__}: {exc}"))
     ok = all(c.ok or not c.fatal for c in results)
-    report = PreflightReport(ok=ok, checks=results, environment=environment(), time=time.time())
+    return PreflightReport(ok=ok, checks=results, environment=environment(), time=time.time())
+
+
+def write_report(report: PreflightReport, path: Path) -> None:
+    """``preflight.json``: sorted keys, written atomically."""
     import json
 
-    try:
-        write_text_atomic(report_path, json.dumps(report.to_dict(), indent=2, sort_keys=True, default=str) + "\n")
-    except OSError:
-        if ok:
-            raise
-        # An unwritable run directory is itself one of the reasons given; the refusal still says so.
-    if not ok:
-        raise PreflightError(report)
-    return report
+    write_text_atomic(path, json.dumps(report.to_dict(), indent=2, sort_keys=True, default=str) + "\n")
 
 
 def check_writable(directory: Path) -> Check:
-    """The run directory exists (or can be made) and takes an atomic write."""
+    """The run directory exists (or can be made) and takes an atomic write; the probe is removed again."""
     directory.mkdir(parents=True, exist_ok=True)
     probe = directory / ".pv-preflight-probe"
     write_text_atomic(probe, "ok\n")
@@ -147,13 +153,6 @@ def determinism_report(seeds: dict[str, int], deterministic: bool, device: str) 
 
 
 # ---------------------------------------------------------------------- the trainer's checks
-
-
-def dataset_len(dataset: Any) -> int | None:
-    try:
-        return len(dataset)
-    except TypeError:  # an iterable dataset: no length, no steps per epoch
-        return None
 
 
 def trainer_checks(t: Any, determinism: dict[str, Any]) -> list[tuple[str, Callable[[], Check]]]:
@@ -198,8 +197,6 @@ def _model(t: Any) -> Check:
     import math
 
     import torch
-
-    from pvcontracts.train.trainer import cross_entropy
 
     x, y = next(iter(t.val_loader))
     was = t.model.training

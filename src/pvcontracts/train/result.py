@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pvcontracts.train.faults import fault_point
+from pvcontracts.train.task import dataset_len
 from pvcontracts.util.atomic import atomic_writer
 
 __all__ = ["EXIT_CODES", "RunResult", "result_data", "write_json_atomic"]
@@ -75,7 +76,6 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 def result_data(t: Any, status: str, reason: str, stopped_by: str | None) -> dict[str, Any]:
     """The content of result.json for trainer ``t`` at the end of its run."""
     from pvcontracts.runtime.ledger import read_ledger
-    from pvcontracts.train.preflight import dataset_len
 
     ledger = t.out_dir / "ledger.jsonl"
     violations: dict[str, int] = {}

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+__all__ = ["Task", "cross_entropy", "dataset_len"]
+
 
 @dataclass
 class Task:
@@ -39,3 +41,22 @@ class Task:
     # early-stop-sufficiency-v1); left None, the trainer calls ``evaluate`` once before training to learn them,
     # with every RNG stream saved and restored around the call so the run is unaffected.
     metrics: tuple[str, ...] | None = None
+
+
+# The task's defaults, here so that every part of the trainer that needs them (the loop, preflight's
+# model check, result.json) imports them from the task's own module and none from another part.
+
+
+def cross_entropy(logits: Any, targets: Any, weights: Mapping[str, float] | None = None) -> Any:
+    """The default ``loss_fn``: mean token cross-entropy, in float32 whatever the autocast dtype."""
+    import torch.nn.functional as F  # here, so that importing a task file stays free of torch
+
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
+
+
+def dataset_len(dataset: Any) -> int | None:
+    """The number of examples, or None for an iterable dataset (no length, so no steps per epoch)."""
+    try:
+        return len(dataset)
+    except TypeError:
+        return None

@@ -29,33 +29,39 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, TextIO
 
 import torch
-import torch.nn.functional as F
 
 from pvcontracts.runtime import ContractViolation, Monitor
 from pvcontracts.train import rng
-from pvcontracts.train.checkpoint import CheckpointError, Checkpointer, SaveReport, load_checkpoint
+from pvcontracts.train.checkpoint import CheckpointError, Checkpointer, SaveReport
 from pvcontracts.train.config import ConfigError, TrainConfig
 from pvcontracts.train.early_stop import CoverageStopper, SufficiencyGate, TargetLossGate
 from pvcontracts.train.optim import build_optimizer
 from pvcontracts.train.policies import LossCurriculum, RejectionPenalty
-from pvcontracts.train.preflight import Check, determinism_report, run_checks, trainer_checks
+from pvcontracts.train.preflight import (
+    Check,
+    PreflightError,
+    PreflightReport,
+    determinism_report,
+    run_checks,
+    trainer_checks,
+    write_report,
+)
+from pvcontracts.train.progress import NoBar, epoch_label, format_metric, progress_bar
+from pvcontracts.train.resume import fit_problems, pick_checkpoint
 from pvcontracts.train.result import RunResult, result_data, write_json_atomic
 from pvcontracts.train.schedules import Schedule, build_scheduler
 from pvcontracts.train.seeds import Seeds, derive_seeds
-from pvcontracts.train.task import Task
+from pvcontracts.train.task import Task, cross_entropy, dataset_len
 
 __all__ = ["Trainer", "cross_entropy"]
 
 ALWAYS = ("training-loop-pretrain-v1", "lr-schedule-v1", "checkpoint-resume-v1", "distributed-consistency-v1")
+# Files whose presence means the directory holds a run: a refused run must leave them as they are.
+_RUN_FILES = ("preflight.json", "result.json", "ledger.jsonl", "determinism.json", "failure.json", "checkpoints")
 # Config fields a resume must share with the checkpoint: any of them changed, and the continued run is another run.
 _RESUME_FIXED = ("task", "task_options", "regime", "seed", "max_epochs", "batch_size", "grad_accum_steps", "lr",
                  "min_lr_ratio", "warmup_fraction", "lr_schedule", "decay_fraction", "weight_decay", "betas", "eps",
                  "grad_clip", "mixed_precision", "amp_dtype", "curriculum", "rejection_penalty")
-
-
-def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weights: Mapping[str, float] | None = None) -> torch.Tensor:
-    """The default loss: mean token cross-entropy, in float32 whatever the autocast dtype."""
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
 
 
 class Trainer:
@@ -302,11 +308,8 @@ class Trainer:
 
     def progress_bar(self, epoch: int) -> Any:
         if not self.config.progress:
-            return _NoBar()
-        from tqdm import tqdm
-
-        return tqdm(total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{self.config.max_epochs}", unit="step",
-                    leave=False, file=self.stream, dynamic_ncols=True)
+            return NoBar()
+        return progress_bar(self.steps_per_epoch, epoch, self.config.max_epochs, self.stream)
 
     def log_step(self, loss: torch.Tensor, epoch: int, bar: Any) -> None:
         if self.log_hook is None and not self.config.progress:
@@ -323,9 +326,9 @@ class Trainer:
             self.log_hook({"step": self.optimizer_steps, "epoch": record["epoch"],
                            **{f"val_{k}": v for k, v in record.items() if k not in ("epoch", "optimizer_steps")}})
         if self.config.progress:
-            shown = " ".join(f"{k} {_fmt(v)}" for k, v in record.items()
+            shown = " ".join(f"{k} {format_metric(v)}" for k, v in record.items()
                              if k not in ("epoch", "optimizer_steps", "stop_requested", "gate_passed"))
-            self.stream.write(f"epoch {record['epoch'] + 1}/{self.config.max_epochs}  {shown}\n")
+            self.stream.write(f"{epoch_label(record['epoch'], self.config.max_epochs)}  {shown}\n")
             self.stream.flush()
 
     # ================================================================== checkpoints
@@ -370,26 +373,45 @@ class Trainer:
             optimizer_steps=self.optimizer_steps, scheduler_steps=self.scheduler.last_epoch)
         return report
 
-    def load_state(self, state: Mapping[str, Any]) -> list[str]:
-        """Restore a checkpoint's state into the built components; returns the RNG streams restored."""
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+    def load_state(self, state: Mapping[str, Any], path: Path | str = "the checkpoint") -> list[str]:
+        """Restore a checkpoint's state into the built components; returns the RNG streams restored.
+
+        Refuses (CheckpointError, naming what does not fit) a checkpoint of another shape, dtype or
+        budget before touching anything, and one that still fails to load, part by part: a resume
+        is refused with a message, never a traceback from halfway through restoring.
+        """
+        problems = fit_problems(state, model=self.model, optimizer=self.optimizer, max_epochs=self.config.max_epochs,
+                                steps_per_epoch=self.steps_per_epoch)
+        if problems:
+            raise CheckpointError(f"{path} does not fit this run: " + "; ".join(problems))
+        policies = state["policies"]
+        parts: list[tuple[str, Callable[[], Any]]] = [
+            ("model", lambda: self.model.load_state_dict(state["model"])),
+            ("optimizer state", lambda: self.optimizer.load_state_dict(state["optimizer"])),
+            ("scheduler state", lambda: self.scheduler.load_state_dict(state["scheduler"])),
+            ("monitor state", lambda: self.monitor.load_state_dict(state["monitor"])),
+        ]
         if self.scaler is not None and state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
+            parts.append(("gradient scaler state", lambda: self.scaler.load_state_dict(state["scaler"])))
+        if self.coverage_stopper is not None and policies.get("coverage_stop"):
+            parts.append(("coverage stop state", lambda: self.coverage_stopper.load_state_dict(policies["coverage_stop"])))
+        if self.penalty is not None and policies.get("rejection_penalty"):
+            parts.append(("rejection penalty state", lambda: self.penalty.load_state_dict(policies["rejection_penalty"])))
+        restored: list[str] = []
+        parts.append(("RNG state", lambda: restored.extend(rng.restore(state["rng"], self.loader_generator))))
+        for what, load in parts:  # the RNG last: nothing after it may draw a number
+            try:
+                load()
+            except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
+                raise CheckpointError(f"{path}: its {what} does not fit this run ({type(exc).__name__}: "
+                                      f"{str(exc).splitlines()[0] if str(exc) else exc!r})") from None
         self.curves = state["curves"]
         self.timing = state["timing"]
-        self.monitor.load_state_dict(state["monitor"])
-        policies = state["policies"]
         self.gate_epoch = policies["gate_epoch"]
         self.stopped_by = policies["stopped_by"]
-        if self.coverage_stopper is not None and policies.get("coverage_stop"):
-            self.coverage_stopper.load_state_dict(policies["coverage_stop"])
-        if self.penalty is not None and policies.get("rejection_penalty"):
-            self.penalty.load_state_dict(policies["rejection_penalty"])
         self.start_epoch = int(state["counters"]["epochs_completed"])
         self.checkpointer.written = int(state["counters"]["checkpoints_written"])
-        return rng.restore(state["rng"], self.loader_generator)  # last: nothing after it may draw a number
+        return restored
 
     # ================================================================== setup
 
@@ -416,7 +438,7 @@ class Trainer:
         self.loss_fn = task.loss_fn or cross_entropy
         self.loader_generator = torch.Generator().manual_seed(self.seeds.data_order)
         # generator=: the shuffle order and the workers' base seed come from the data-order stream only.
-        sized = _sized(task.train_dataset)
+        sized = dataset_len(task.train_dataset) is not None
         self.train_loader = torch.utils.data.DataLoader(  # (an empty dataset cannot be shuffled: preflight refuses it)
             task.train_dataset, batch_size=c.batch_size, shuffle=bool(sized and len(task.train_dataset)),
             generator=self.loader_generator, num_workers=c.num_workers)
@@ -433,13 +455,21 @@ class Trainer:
         self.penalty = RejectionPenalty.from_config(c.rejection_penalty) if c.rejection_penalty is not None else None
         self.coverage_stopper = CoverageStopper(**c.coverage_stop) if c.coverage_stop is not None else None
         self.eval_metrics = self._eval_metric_names()
-        self.preflight()  # writes preflight.json and determinism.json; builds the monitor; may refuse
+        # Until the run is accepted nothing is written: a refusal leaves the run directory as it was.
+        determinism = determinism_report(self.seeds.to_dict(), self.config.deterministic, str(self.device))
+        report = self.preflight(determinism)  # builds a monitor without a ledger; may refuse
         _seed_everything(self.seeds.dropout)  # from here on the global streams drive dropout and sampling
-        checkpoint = self._resume_path()
-        state = load_checkpoint(checkpoint) if checkpoint is not None else None
+        picked = pick_checkpoint(self.checkpointer, self.resume_from, self.stream)
+        checkpoint, state = picked if picked is not None else (None, None)
         if state is not None:
             self._check_resumable(state, checkpoint)
-            restored = self.load_state(state)
+            restored = self.load_state(state, checkpoint)  # refuses what does not fit, before any write
+        # Accepted: the reports, then the monitor that writes the ledger (its run_start) and enforces the contracts.
+        self._write_reports(report, determinism)
+        self.monitor = self.make_monitor(ledger=self.out_dir / "ledger.jsonl")
+        self.gate = self._make_gate()
+        if state is not None:
+            self.monitor.load_state_dict(state["monitor"])  # fits: the preflight monitor took it
             self.checkpointer.discard_after(self.start_epoch - 1, self.gate_epoch)
             if self.gate_epoch == self.start_epoch - 1 and not self.checkpointer.gate_pass_path.is_file():
                 # Killed between writing the gate-pass epoch's checkpoint and linking it: link it now.
@@ -497,17 +527,40 @@ class Trainer:
         selected = list(c.select) if c.select is not None else [w for w in wanted if w in available]
         return selected, params
 
-    def preflight(self) -> None:
-        """Every check of preflight.trainer_checks, the report written, the run refused if one failed."""
+    def preflight(self, determinism: dict[str, Any]) -> PreflightReport:
+        """Every check of preflight.trainer_checks; the run refused (PreflightError) if one failed.
+
+        A refusal writes its report to ``preflight.json`` only into a directory that holds no run:
+        re-running into a finished run's directory must not overwrite that run's evidence.
+        """
+        report = run_checks(trainer_checks(self, determinism))
+        if not report.ok:
+            raise PreflightError(report, self._write_refusal(report))
+        return report
+
+    def _write_refusal(self, report: PreflightReport) -> Path | None:
+        if any((self.out_dir / name).exists() for name in _RUN_FILES):
+            return None
+        try:
+            write_report(report, self.out_dir / "preflight.json")
+        except OSError:
+            return None  # an unwritable run directory is itself one of the reasons given
+        return self.out_dir / "preflight.json"
+
+    def _write_reports(self, report: PreflightReport, determinism: dict[str, Any]) -> None:
+        """The accepted run's first writes: leftovers of a killed writer removed, then the two reports."""
         removed = self.checkpointer.clean_temp()  # a killed writer's leftovers are never a checkpoint
         if removed:
             self.stream.write(f"removed {len(removed)} partial checkpoint write(s) left by an interrupted run\n")
-        determinism = determinism_report(self.seeds.to_dict(), self.config.deterministic, str(self.device))
-        run_checks(trainer_checks(self, determinism), self.out_dir / "preflight.json")
+        write_report(report, self.out_dir / "preflight.json")
         write_json_atomic(self.out_dir / "determinism.json", determinism)
 
     def build_monitor(self) -> Check:
-        """Load the contracts, select what this run can feed, build the monitor and the gate (a preflight check)."""
+        """Load the contracts, select what this run can feed, and build a monitor from them (a preflight check).
+
+        This monitor has no ledger, so a refused run writes nothing; the accepted run gets its own
+        (:meth:`make_monitor`), built from the same selection.
+        """
         from pvcontracts.contract.contractset import load_contracts, shipped_contracts_dir
 
         c = self.config
@@ -517,12 +570,16 @@ class Trainer:
         unknown = sorted(set(selected) - {x.id for x in contracts})
         if unknown:
             return Check("contracts valid", False, f"select names unknown contract(s) {', '.join(unknown)}")
-        self.monitor = Monitor([x for x in contracts if x.id in selected], self.regime, params,
-                               sync_every=c.sync_every, ledger=self.out_dir / "ledger.jsonl",
-                               fatal_before_step=c.fatal_before_step)
-        self.gate = self._make_gate()
+        self._monitor_inputs = ([x for x in contracts if x.id in selected], params)
+        self.monitor = self.make_monitor(ledger=None)
         return Check("contracts valid", True, f"{len(self.monitor.contracts)} enforced from {directory}",
                      data={"contracts": [f"{x.id} {x.version}" for x in self.monitor.contracts]})
+
+    def make_monitor(self, ledger: Path | None) -> Monitor:
+        contracts, params = self._monitor_inputs
+        c = self.config
+        return Monitor(contracts, self.regime, params, sync_every=c.sync_every, ledger=ledger,
+                       fatal_before_step=c.fatal_before_step)
 
     def _make_gate(self) -> SufficiencyGate | TargetLossGate | None:
         by_id = {x.id: x for x in self.monitor.contracts}
@@ -531,16 +588,6 @@ class Trainer:
         if self.config.target_val_loss is not None:
             return TargetLossGate(self.config.target_val_loss)
         return None
-
-    def _resume_path(self) -> Path | None:
-        if self.resume_from is None:
-            return None
-        if str(self.resume_from) == "latest":
-            return self.checkpointer.latest()
-        path = Path(self.resume_from)
-        if not path.is_file():
-            raise CheckpointError(f"--resume {path}: no such checkpoint")
-        return path
 
     def _check_resumable(self, state: Mapping[str, Any], path: Path) -> None:
         saved, now = state.get("config", {}), self.config.to_dict()
@@ -579,19 +626,6 @@ class Trainer:
 # ---------------------------------------------------------------------- helpers
 
 
-class _NoBar:
-    """progress: false. Not tqdm(disable=True): that still creates tqdm's multiprocessing lock."""
-
-    def update(self, n: int) -> None:
-        pass
-
-    def set_postfix(self, **kwargs: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def _seed_everything(seed: int) -> None:
     import random
 
@@ -610,27 +644,11 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _sized(dataset: Any) -> bool:
-    try:
-        len(dataset)
-    except TypeError:
-        return False
-    return True
-
-
 def _raised_at(exc: BaseException) -> str:
     import traceback
 
     frames = traceback.extract_tb(exc.__traceback__)
     return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
 
 
 def _gate_text(gate: Any) -> str:  # "edge_compliance_min 0.95, rule_compliance_min 0.8"

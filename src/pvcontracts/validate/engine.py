@@ -97,7 +97,8 @@ def _reloader(raw: bytes, display: str):
 
 
 def _load_all(files: list[Path], options: ValidateOptions, cache: ValidateCache, root: Path,
-              ) -> tuple[list[Contract], list[Diagnostic], dict[str, str], dict[str, dict]]:
+              ) -> tuple[list[Contract], list[Diagnostic], tuple[dict[str, str], dict[str, str]], dict[str, dict],
+                         set[str]]:
     from pvcontracts.validate import parallel
 
     contracts: list[Contract] = []
@@ -105,6 +106,7 @@ def _load_all(files: list[Path], options: ValidateOptions, cache: ValidateCache,
     unloadable: dict[str, str] = {}
     unloadable_invariants: dict[str, str] = {}
     entries: dict[str, dict] = {}  # contract file -> its cache entry, where the test results are kept
+    partial: set[str] = set()  # files whose model is partial: they have errors, and are never handed on
     read: list[tuple[str, bytes, str, dict | None]] = []
     for path in files:
         display = display_path(path)
@@ -127,12 +129,26 @@ def _load_all(files: list[Path], options: ValidateOptions, cache: ValidateCache,
             # contracts a later (project or test) rule reports on, which are few.
             contracts.append(build_contract(display, entry["data"], None, _reloader(raw, display)))
             entries[display] = entry
+        elif entry.get("partial") is not None:
+            # The parts of a file with errors that did load: the project rules and the test
+            # references see them too, so every problem of the file shows in this one run.
+            part = entry["partial"]
+            contract = build_contract(display, part["data"], None, _reloader(raw, display),
+                                      broken=frozenset(part["broken"]), broken_ids=tuple(part["broken_ids"]),
+                                      broken_refs=tuple(part["broken_refs"]))
+            contracts.append(contract)
+            partial.add(display)
+            entries[display] = entry
+            if "id" in contract.broken and entry.get("declared_id"):
+                unloadable[entry["declared_id"]] = display
+            for ident in contract.broken_ids:
+                unloadable_invariants[ident] = display
         else:
             if entry.get("declared_id"):
                 unloadable[entry["declared_id"]] = display
             for ident in entry.get("declared_invariants", ()):
                 unloadable_invariants[ident] = display
-    return contracts, diagnostics, (unloadable, unloadable_invariants), entries
+    return contracts, diagnostics, (unloadable, unloadable_invariants), entries, partial
 
 
 def _test_ref_locations(contract: Contract):
@@ -342,14 +358,15 @@ def _validate_paths(paths: list[Path], options: ValidateOptions | None) -> Valid
         diagnostics.append(make("PV010", shown, 0, 0, f"no contract files (*.yaml, *.yml) found in {shown}",
                                 "point pv validate at the directory that holds your contracts"))
     cache = ValidateCache(options.cache_dir)
-    contracts, found, unloadable, entries = _load_all(files, options, cache, root)
+    contracts, found, unloadable, entries, partial = _load_all(files, options, cache, root)
     diagnostics.extend(found)
     project = Project(contracts, unloadable[0], unloadable[1])
     diagnostics.extend(run_project_rules(project))
     test_diags, refs = _resolve_tests(contracts, root, cache, entries) if options.resolve_tests else ([], 0)
     diagnostics.extend(test_diags)
+    complete = [c for c in contracts if c.file not in partial]
     if options.against:
-        diagnostics.extend(_against(contracts, options.against, root))
+        diagnostics.extend(_against(complete, options.against, root))
     cache.save()
     if options.strict:
         diagnostics = [d.with_severity(Severity.ERROR) if d.severity == Severity.WARNING else d for d in diagnostics]
@@ -363,4 +380,4 @@ def _validate_paths(paths: list[Path], options: ValidateOptions | None) -> Valid
         errors=sum(1 for d in diagnostics if d.severity == Severity.ERROR),
         warnings=sum(1 for d in diagnostics if d.severity == Severity.WARNING),
     )
-    return ValidationReport(diagnostics, counts, [display_path(f) for f in files], root, contracts)
+    return ValidationReport(diagnostics, counts, [display_path(f) for f in files], root, complete)

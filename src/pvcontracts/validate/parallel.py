@@ -35,10 +35,17 @@ def contract_entry(display: str, raw: bytes, digest: str) -> dict[str, Any]:
 
     loaded = load_contract_bytes(raw, display, digest)
     found = list(loaded.diagnostics)
-    if loaded.contract is not None:
-        found.extend(run_contract_rules(loaded.contract))
+    model = loaded.contract or loaded.partial
+    if model is not None:
+        found.extend(run_contract_rules(model))  # on a partial model too: every problem of the file at once
+    partial = None
+    if loaded.contract is None and loaded.partial is not None:
+        p = loaded.partial
+        partial = {"data": p.data, "broken": sorted(p.broken), "broken_ids": list(p.broken_ids),
+                   "broken_refs": list(p.broken_refs)}
     return {
         "data": loaded.contract.data if loaded.contract is not None else None,
+        "partial": partial,
         "declared_id": loaded.declared_id,
         "declared_invariants": list(loaded.declared_invariants) if loaded.contract is None else [],
         "diagnostics": [d.to_dict() for d in found],
@@ -49,8 +56,9 @@ def _named_test_files(data: Any, root: str, seen: set[str]) -> list[tuple[str, b
     """The regular files inside ``root`` that a contract's gates and falsifiers name, each once."""
     refs: list[str] = []
     for gate in data.get("gates", []):
-        refs.extend(gate.get("evidence_discharged_by", []))
-    refs.extend(f.get("test") for f in data.get("falsifiers", []))
+        if gate is not None:  # None: a gate of a partial model that did not load
+            refs.extend(gate.get("evidence_discharged_by", []))
+    refs.extend(f.get("test") for f in data.get("falsifiers", []) if f is not None)
     out = []
     for ref in refs:
         rel = ref.split("::", 1)[0] if isinstance(ref, str) and "::" in ref else None
@@ -76,8 +84,9 @@ def _contract_batch(batch: list[tuple[str, bytes, str]], root: str | None = None
     if root is not None:
         seen: set[str] = set()
         for entry in entries:
-            if entry.get("data") is not None:
-                indexes.update(_index_batch(_named_test_files(entry["data"], root, seen)))
+            data = entry["data"] if entry.get("data") is not None else (entry.get("partial") or {}).get("data")
+            if data is not None:
+                indexes.update(_index_batch(_named_test_files(data, root, seen)))
     return entries, indexes
 
 

@@ -20,6 +20,7 @@ from pvcontracts.evidence.report.assets import CSS, JS
 from pvcontracts.evidence.report.model import (OUTCOME_WORDS, STATUS_MEANING, VERDICT_MEANING, VERDICTS,
                                                FalsifierView, GateView, InvariantView, ReportView, TestView)
 from pvcontracts.evidence.status import GATE_STATUSES
+from pvcontracts.util.text import visible
 
 SYMBOL = {"discharged": "\u2713", "passed": "\u2713", "valid": "\u2713", "failed": "\u2717", "error": "\u2717",
           "tampered": "\u2717", "missing": "?", "stale": "\u21bb"}
@@ -29,7 +30,8 @@ DASH = "\u2014"
 
 
 def _e(value: Any) -> str:
-    return escape("" if value is None else str(value), quote=True)
+    # visible(): a bidi control or zero-width character from a test name or message shows as its escape
+    return escape(visible("" if value is None else str(value)), quote=True)
 
 
 def _csp_hash(text: str) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 from pvcontracts.evidence.report.model import (OUTCOME_WORDS, STATUS_MEANING, VERDICT_MEANING, VERDICTS,
                                                FalsifierView, GateView, InvariantView, ReportView)
 from pvcontracts.evidence.status import GATE_STATUSES
+from pvcontracts.util.text import visible
 
 SYMBOL = {"discharged": "\u2705", "failed": "\u274c", "incomplete": "\u26a0\ufe0f", "missing": "\u2753",
           "valid": "\u2705", "stale": "\U0001f504", "tampered": "\u274c"}
@@ -27,7 +28,7 @@ _LINE_START = re.compile(r"^(\s*)([-+=>#]|\d+[.)])")
 
 def text(value: Any) -> str:
     """Inline text, safe anywhere including a table cell: no HTML, no Markdown, one line."""
-    s = "" if value is None else str(value)
+    s = visible("" if value is None else str(value))  # bidi and invisible characters as their escapes
     s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     s = _PUNCT.sub(r"\\\1", s)
     return " ".join(s.split())  # newlines would end a table row or a list item
@@ -35,7 +36,7 @@ def text(value: Any) -> str:
 
 def code(value: Any) -> str:
     """A code span for any text: literal inside, one line, pipes escaped for tables."""
-    s = " ".join(("" if value is None else str(value)).split())
+    s = " ".join(visible("" if value is None else str(value)).split())
     longest = max((len(run) for run in re.findall(r"`+", s)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if s.startswith("`") or s.endswith("`") or not s else ""
@@ -44,7 +45,7 @@ def code(value: Any) -> str:
 
 def block(value: Any) -> str:
     """A fenced code block; the fence outgrows any backtick run in the text."""
-    s = ("" if value is None else str(value)).rstrip("\n")
+    s = visible("" if value is None else str(value)).rstrip("\n")
     longest = max((len(run) for run in re.findall(r"`{3,}", s)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}text\n{s}\n{fence}"

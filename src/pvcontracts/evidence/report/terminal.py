@@ -8,6 +8,7 @@ that is not discharged and valid, an indented line says why.
 from __future__ import annotations
 
 from pvcontracts.evidence.report.model import ReportView
+from pvcontracts.util.text import visible
 
 _COLOR = {"discharged": "32", "valid": "32", "failed": "31", "tampered": "31", "incomplete": "33",
           "stale": "33", "missing": "35"}
@@ -33,7 +34,7 @@ def status_lines(view: ReportView, *, color: bool = False, status: str | None = 
         c = g.contract
         blocks = "yes" if g.blocking else ("draft" if g.ship_blocking and c.status == "draft" else
                                            c.status if g.ship_blocking else "no")
-        rows.append((g, g.status, g.id, f"{c.id} {c.version}", blocks,
+        rows.append((g, g.status, visible(g.id), visible(f"{c.id} {c.version}"), blocks,
                      f"{g.counts.get('passed', 0)}/{g.counts.get('tests', 0)}", g.verdict))
     head = ("STATUS", "GATE", "CONTRACT", "BLOCKS", "PASSED", "EVIDENCE")
     widths = [max([len(head[i])] + [len(r[i + 1]) for r in rows]) for i in range(len(head))]
@@ -44,9 +45,9 @@ def status_lines(view: ReportView, *, color: bool = False, status: str | None = 
         lines.append("  ".join(painted).rstrip())
         if reasons and not g.ready:
             if g.status != "discharged":
-                lines.append(f"    why: {g.reason}")
+                lines.append(f"    why: {visible(g.reason)}")  # escapes: no terminal control from a test name
             for r in g.verdict_reasons:
-                lines.append(f"    {g.verdict}: {r}")
+                lines.append(f"    {g.verdict}: {visible(r)}")
     if not rows:
         lines.append("(no gate matches)")
     return lines

@@ -13,8 +13,9 @@ from typing import Callable, Iterable
 
 from pvcontracts.contract.model import Contract
 from pvcontracts.diagnostic import Diagnostic
-from pvcontracts.validate.rules.expressions import check_expressions, check_params
-from pvcontracts.validate.rules.identity import check_contract_id, check_id_formats
+from pvcontracts.validate.rules.expressions import check_expressions, check_lets, check_params
+from pvcontracts.validate.rules.guards import check_history_guards
+from pvcontracts.validate.rules.identity import check_contract_id
 from pvcontracts.validate.rules.project import (
     Project,
     check_coverage,
@@ -22,7 +23,12 @@ from pvcontracts.validate.rules.project import (
     check_invariant_references,
     check_unique_ids,
 )
-from pvcontracts.validate.rules.references import check_duplicate_references, check_gate_evidence_present
+from pvcontracts.validate.rules.references import (
+    check_active_has_invariants,
+    check_duplicate_references,
+    check_gate_evidence_present,
+)
+from pvcontracts.validate.rules.types import check_expression_types
 from pvcontracts.validate.rules.versions import check_changelog
 
 ContractRule = Callable[[Contract], Iterable[Diagnostic]]
@@ -30,10 +36,13 @@ ProjectRule = Callable[[Project], Iterable[Diagnostic]]
 
 CONTRACT_RULES: dict[str, tuple[ContractRule, tuple[str, ...]]] = {
     "contract-id": (check_contract_id, ("PV201",)),
-    "id-formats": (check_id_formats, ("PV202",)),
     "params": (check_params, ("PV409",)),
     "expressions": (check_expressions, ("PV401", "PV402", "PV403", "PV404", "PV405", "PV406", "PV407", "PV408")),
+    "lets": (check_lets, ("PV412", "PV413")),
+    "expression-types": (check_expression_types, ("PV411",)),
+    "history-guards": (check_history_guards, ("PV410",)),
     "changelog": (check_changelog, ("PV501", "PV502")),
+    "active-has-invariants": (check_active_has_invariants, ("PV211",)),
     "gate-evidence-present": (check_gate_evidence_present, ("PV208",)),
     "duplicate-references": (check_duplicate_references, ("PV210",)),
 }

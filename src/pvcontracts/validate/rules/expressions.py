@@ -7,6 +7,7 @@ from typing import Iterator
 
 from pvcontracts.contract.expr import MAX_WINDOW, Expression, parse_expression
 from pvcontracts.contract.model import Contract, Invariant
+from pvcontracts.contract.paramcheck import declaration_problems
 from pvcontracts.contract.vocabulary import REGIMES, metrics_at
 from pvcontracts.diagnostic import Diagnostic
 from pvcontracts.errors import ExpressionError
@@ -15,31 +16,38 @@ YamlPath = tuple[str | int, ...]
 
 
 def check_params(contract: Contract) -> Iterator[Diagnostic]:
-    """A param's constraints agree with each other, so a caller can always satisfy them."""
+    """A param's constraints agree with each other, so a caller can always satisfy them (rules in paramcheck)."""
     for name, p in contract.params.items():
         path: YamlPath = ("params", name)
-        if p.type == "enum" and not p.values:
-            yield contract.diag("PV409", path, f"param '{name}' is an enum but lists no values", "add values: [a, b]")
-        if p.type != "enum" and p.values:
-            yield contract.diag("PV409", path + ("values",), f"param '{name}' has values but is of type {p.type}",
-                                "set type: enum, or remove values")
-        if p.type in ("bool", "enum") and (p.min is not None or p.max is not None):
-            yield contract.diag("PV409", path, f"param '{name}' of type {p.type} cannot have min or max")
-        if p.min is not None and p.max is not None and p.min > p.max:
-            yield contract.diag("PV409", path + ("min",), f"param '{name}' has min {p.min} above max {p.max}")
-        if p.default is not None:
-            d = p.default
-            ok = {
-                "int": isinstance(d, int) and not isinstance(d, bool),
-                "float": isinstance(d, (int, float)) and not isinstance(d, bool),
-                "bool": isinstance(d, bool),
-                "enum": isinstance(d, str) and d in p.values,
-            }[p.type]
-            if not ok:
-                yield contract.diag("PV409", path + ("default",), f"default {d!r} of param '{name}' is not a valid {p.type}"
-                                    + (f" (one of {', '.join(p.values)})" if p.type == "enum" else ""))
-            elif p.type in ("int", "float") and ((p.min is not None and d < p.min) or (p.max is not None and d > p.max)):
-                yield contract.diag("PV409", path + ("default",), f"default {d} of param '{name}' is outside [{p.min}, {p.max}]")
+        for problem in declaration_problems(p):
+            where = path + (problem.field,) if problem.field is not None else path
+            yield contract.diag("PV409", where, problem.message, problem.hint)
+
+
+MAX_LETS = 100  # per invariant: every evaluation computes them all, and a violation message shows them all
+
+
+def check_lets(contract: Contract) -> Iterator[Diagnostic]:
+    """A let named like a param or a metric hides it (PV412); more than MAX_LETS make every evaluation long (PV413)."""
+    for inv in contract.invariants:
+        if len(inv.lets) > MAX_LETS:
+            yield contract.diag("PV413", inv.path + ("let",), f"{inv.id} has {len(inv.lets)} lets; the limit is "
+                                f"{MAX_LETS}, so that one evaluation stays fast and its violation message readable",
+                                "split the invariant, or compute the value once as a metric", key=True)
+        metrics = None
+        for name in inv.lets:
+            if name in contract.params:
+                what = "a param"
+            else:
+                if metrics is None:
+                    metrics = _Scope(contract, inv).metrics
+                if name not in metrics:
+                    continue
+                what = f"a metric at {inv.at}"
+            yield contract.diag("PV412", inv.path + ("let", name),
+                                f"let '{name}' of {inv.id} has the name of {what}: inside {inv.id} the let's "
+                                f"value replaces the {what.split()[1]}'s, so the {what.split()[1]} is never read there",
+                                "rename the let, so each name means one value", key=True)
 
 
 class _Scope:
@@ -109,25 +117,28 @@ def _names(contract: Contract, scope: _Scope, path: YamlPath, expr: Expression,
 
 
 def _let_cycles(inv: Invariant, deps: dict[str, set[str]]) -> list[list[str]]:
+    """Each cycle among the lets once, at the edge that closes it; an explicit stack, as lets may chain by thousands."""
     cycles: list[list[str]] = []
     state: dict[str, int] = {}
-
-    def visit(node: str, stack: list[str]) -> None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in sorted(deps.get(node, ())):
-            if nxt == node:
-                continue
-            if state.get(nxt) == 1:
-                cycles.append(stack[stack.index(nxt):] + [nxt])
+    for start in sorted(deps):
+        if start in state:
+            continue
+        state[start] = 1
+        path = [start]
+        stack = [iter(sorted(deps.get(start, ())))]
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                stack.pop()
+                state[path.pop()] = 2
+            elif nxt == path[-1]:
+                continue  # a let that reads itself is reported by the name check
+            elif state.get(nxt) == 1:
+                cycles.append(path[path.index(nxt):] + [nxt])
             elif nxt not in state:
-                visit(nxt, stack)
-        stack.pop()
-        state[node] = 2
-
-    for name in sorted(deps):
-        if name not in state:
-            visit(name, [])
+                state[nxt] = 1
+                path.append(nxt)
+                stack.append(iter(sorted(deps.get(nxt, ()))))
     return cycles
 
 

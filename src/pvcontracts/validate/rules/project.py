@@ -20,7 +20,7 @@ class Project:
 
     @property
     def by_id(self) -> dict[str, Contract]:
-        return {c.id: c for c in self.contracts}
+        return {c.id: c for c in self.contracts if "id" not in c.broken}
 
     def invariant_owner(self) -> dict[str, Contract]:
         owner: dict[str, Contract] = {}
@@ -34,7 +34,7 @@ def check_unique_ids(project: Project) -> Iterator[Diagnostic]:
     """Ids are global: a gate in one contract may name an invariant of another, so two owners would be ambiguous."""
     first: dict[str, tuple[Contract, tuple[str | int, ...]]] = {}
     for c in project.contracts:
-        items = [(("id",), c.id)]
+        items = [] if "id" in c.broken else [(("id",), c.id)]
         for kind, records in (("invariants", c.invariants), ("gates", c.gates), ("falsifiers", c.falsifiers),
                               ("failure_modes", c.failure_modes)):
             items.extend(((kind, r.index, "id"), r.id) for r in records)
@@ -51,7 +51,8 @@ def check_unique_ids(project: Project) -> Iterator[Diagnostic]:
 def check_invariant_references(project: Project) -> Iterator[Diagnostic]:
     """Gates, falsifiers and failure modes name invariants that exist (in any contract)."""
     known = set(project.invariant_owner())
-    broken = project.unloadable_invariants  # the broken file has its own errors; don't add a cascade here
+    # a broken file, or a record of one that did not load, has its own errors; don't add a cascade here
+    broken = set(project.unloadable_invariants) | {i for c in project.contracts for i in c.broken_ids}
 
     def unknown(c: Contract, path: tuple[str | int, ...], ref: str) -> Diagnostic:
         close = difflib.get_close_matches(ref, sorted(known), n=1, cutoff=0.7)
@@ -74,6 +75,9 @@ def check_invariant_references(project: Project) -> Iterator[Diagnostic]:
 def check_coverage(project: Project) -> Iterator[Diagnostic]:
     """An invariant no gate covers can never be discharged by evidence: a warning, since drafts grow."""
     covered = {ref for c in project.contracts for g in c.gates for ref in g.invariants}
+    covered |= {ref for c in project.contracts for ref in c.broken_refs}  # named by a gate that did not load
+    if "*" in covered:
+        return  # a gate whose list of invariants cannot be read may cover any of them: its error comes first
     for c in project.contracts:
         if c.status == "deprecated":
             continue

@@ -11,6 +11,8 @@ from pvcontracts.diagnostic import Diagnostic
 
 def check_changelog(contract: Contract) -> Iterator[Diagnostic]:
     """An entry for the current version, newest first, no repeats, nothing from the future."""
+    if contract.broken & {"version", "changelog"}:
+        return  # one of them did not load: its own error says why, and judging the rest would mislead
     current = Version.parse(contract.version)
     versions = [e.version for e in contract.changelog]
     if contract.version not in versions:

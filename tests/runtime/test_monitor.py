@@ -40,7 +40,7 @@ class TestSeedCase:
     def test_from_scratch_permits_near_random_baseline(self, shipped: Path) -> None:
         monitor = seed_monitor(shipped, Regime.from_scratch(vocab_size=50257))
         monitor.epoch_end(val_loss=18.0)  # near ln(50257) = 10.82, under 2 * ln(vocab)
-        assert monitor.stats()["INV-TRAIN-005"] == {"evaluated": 1, "applicable": 1, "violated": 0, "unevaluable": 0}
+        assert monitor.stats()["INV-TRAIN-005"] == {"evaluated": 1, "applicable": 1, "violated": 0, "unevaluable": 0, "not_supplied": 0, "enforced": True, "reason": None}
         assert monitor.epoch == 1
 
     def test_from_scratch_aborts_above_twice_ln_vocab(self, shipped: Path) -> None:
@@ -162,7 +162,7 @@ class TestLevelsAndCounts:
             with Monitor.from_contracts(root, ledger=tmp_path / "l.jsonl", sync_every=4) as monitor:
                 for i in range(10):
                     monitor.step_end(loss=float(i))
-        assert monitor.stats()["INV-T-001"] == {"evaluated": 10, "applicable": 10, "violated": 5, "unevaluable": 0}
+        assert monitor.stats()["INV-T-001"] == {"evaluated": 10, "applicable": 10, "violated": 5, "unevaluable": 0, "not_supplied": 0, "enforced": True, "reason": None}
         records = [r for r in read_ledger(tmp_path / "l.jsonl") if r["kind"] == "violation"]
         assert [r["step"] for r in records] == [5, 6, 7, 8, 9]
         assert all(r["on_violation"] == "record" for r in records)
@@ -182,8 +182,8 @@ class TestLevelsAndCounts:
             monitor.step_end(loss=torch.tensor(1.0), grad_norm=torch.tensor(2.0), optimizer_stepped=i % 2 == 0)
         monitor.sync()
         stats = monitor.stats()
-        assert stats["INV-TRAIN-001"] == {"evaluated": 10, "applicable": 10, "violated": 0, "unevaluable": 0}
-        assert stats["INV-TRAIN-002"] == {"evaluated": 10, "applicable": 5, "violated": 0, "unevaluable": 0}
+        assert stats["INV-TRAIN-001"] == {"evaluated": 10, "applicable": 10, "violated": 0, "unevaluable": 0, "not_supplied": 0, "enforced": True, "reason": None}
+        assert stats["INV-TRAIN-002"] == {"evaluated": 10, "applicable": 5, "violated": 0, "unevaluable": 0, "not_supplied": 0, "enforced": True, "reason": None}
         assert stats["INV-TRAIN-003"]["evaluated"] == 0
 
     def test_history_not_yet_available_is_counted_unevaluable(self, make_contracts) -> None:
@@ -191,7 +191,7 @@ class TestLevelsAndCounts:
         monitor = Monitor.from_contracts(root)
         monitor.step_end(loss=3.0)
         monitor.step_end(loss=2.0)
-        assert monitor.stats()["INV-T-001"] == {"evaluated": 2, "applicable": 1, "violated": 0, "unevaluable": 1}
+        assert monitor.stats()["INV-T-001"] == {"evaluated": 2, "applicable": 1, "violated": 0, "unevaluable": 1, "not_supplied": 0, "enforced": True, "reason": None}
 
     def test_the_ledger_records_the_run(self, shipped: Path, tmp_path: Path) -> None:
         path = tmp_path / "run" / "ledger.jsonl"
@@ -234,7 +234,7 @@ class TestCountersAndSyncPoints:
         monitor = seed_monitor(shipped, sync_every=10)
         for i in range(95):
             monitor.step_end(step=3 * i, loss=torch.tensor(1.0), grad_norm=torch.tensor(1.0), optimizer_stepped=True)
-            assert len(monitor._pending) <= 2 * 10
+            assert len(monitor._eval.pending) <= 2 * 10
         assert monitor.step == 3 * 94 + 1
 
     def test_resume_resets_the_counters(self, shipped: Path) -> None:

@@ -59,7 +59,7 @@ def test_grad_norm_is_clip_grad_norms_total_norm(model: nn.Module, make_contract
         assert torch.equal(watcher.collect(consume=False)["grad_norm"], total)
         monitor.step_end(clip_total=total)
     monitor.close()
-    assert monitor.stats()["INV-T-001"] == {"evaluated": 10, "applicable": 10, "violated": 0, "unevaluable": 0}
+    assert monitor.stats()["INV-T-001"] == {"evaluated": 10, "applicable": 10, "violated": 0, "unevaluable": 0, "not_supplied": 0, "enforced": True, "reason": None}
 
 
 def test_with_clipping_the_watcher_sees_the_clipped_norm_and_explicit_grad_norm_overrides(
@@ -202,7 +202,7 @@ def test_a_skipped_step_is_not_an_optimizer_step(model: nn.Module, shipped: Path
     monitor.step_end(loss=loss)  # INV-TRAIN-002 needs grad_norm only on a real step
     optimizer.step()
     monitor.step_end(loss=batch_loss(model, 1))
-    assert monitor.stats()["INV-TRAIN-002"] == {"evaluated": 2, "applicable": 1, "violated": 0, "unevaluable": 0}
+    assert monitor.stats()["INV-TRAIN-002"] == {"evaluated": 2, "applicable": 1, "violated": 0, "unevaluable": 0, "not_supplied": 0, "enforced": True, "reason": None}
     assert watcher.collect()["optimizer_steps"] == 1
 
 

@@ -480,6 +480,8 @@ class Trainer:
         """The contracts this run can feed, and their params."""
         c = self.config
         params: dict[str, Any] = {**self.schedule.contract_params(), "keep_last": c.keep_last}
+        if self.task.vocab_size:  # a model over a vocabulary: the epoch-zero caps (cross-entropy units) apply
+            params["vocab_size"] = self.task.vocab_size
         if c.lr_tolerance is not None:
             params["lr_tolerance"] = c.lr_tolerance
         wanted = list(ALWAYS)
@@ -519,7 +521,7 @@ class Trainer:
             return Check("contracts valid", False, f"select names unknown contract(s) {', '.join(unknown)}")
         self.monitor = Monitor([x for x in contracts if x.id in selected], self.regime, params,
                                sync_every=c.sync_every, ledger=self.out_dir / "ledger.jsonl",
-                               fatal_before_step=c.fatal_before_step)
+                               fatal_before_step=c.fatal_before_step, mode="strict")
         self.gate = self._make_gate()
         return Check("contracts valid", True, f"{len(self.monitor.contracts)} enforced from {directory}",
                      data={"contracts": [f"{x.id} {x.version}" for x in self.monitor.contracts]})

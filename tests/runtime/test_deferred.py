@@ -36,7 +36,7 @@ class TestFirstViolatingStep:
             monitor.step_end(loss=t(1.0), grad_norm=t(1.0), optimizer_stepped=True)  # step 49: the sync point
         err = info.value
         assert (err.invariant_id, err.step, err.epoch) == ("INV-TRAIN-001", 37, 0)
-        assert str(err) == ("INV-TRAIN-001 (training-loop-pretrain-v1 1.2.0) at step_end, step 37, epoch 0: "
+        assert str(err) == ("INV-TRAIN-001 (training-loop-pretrain-v1 1.3.0) at step_end, step 37, epoch 0: "
                             "isfinite(loss) failed: loss = nan")
         assert monitor.stats()["INV-TRAIN-001"]["violated"] == 2  # steps 37 and 41, both recorded
 

@@ -24,7 +24,7 @@ from pvcontracts.runtime import (
 
 SEED = "training-loop-pretrain-v1"
 SEED_MESSAGE_25 = (
-    "INV-TRAIN-005 (training-loop-pretrain-v1 1.2.0) at epoch_end, epoch 0: val_loss <= cap failed: "
+    "INV-TRAIN-005 (training-loop-pretrain-v1 1.3.0) at epoch_end, epoch 0: val_loss <= cap failed: "
     "val_loss = 25.0, cap = 21.65 (2.0 * ln(vocab_size), vocab_size = 50257, regime from_scratch)"
 )
 
@@ -49,7 +49,7 @@ class TestSeedCase:
             monitor.epoch_end(val_loss=25.0)
         assert str(info.value) == SEED_MESSAGE_25
         err = info.value
-        assert (err.invariant_id, err.contract_id, err.contract_version) == ("INV-TRAIN-005", SEED, "1.2.0")
+        assert (err.invariant_id, err.contract_id, err.contract_version) == ("INV-TRAIN-005", SEED, "1.3.0")
         assert (err.boundary, err.epoch, err.expression) == ("epoch_end", 0, "val_loss <= cap")
         assert err.values["val_loss"] == 25.0
         assert err.values["cap"] == pytest.approx(21.6498, abs=1e-4)
@@ -69,7 +69,7 @@ class TestSeedCase:
         monitor = seed_monitor(shipped)  # finetune is the default
         with pytest.raises(ContractViolation) as info:
             monitor.epoch_end(val_loss=10.5)
-        assert str(info.value) == ("INV-TRAIN-005 (training-loop-pretrain-v1 1.2.0) at epoch_end, epoch 0: "
+        assert str(info.value) == ("INV-TRAIN-005 (training-loop-pretrain-v1 1.3.0) at epoch_end, epoch 0: "
                                    "val_loss <= cap failed: val_loss = 10.5, cap = 10.0 (regime finetune)")
 
     def test_from_scratch_cap_does_not_apply_after_epoch_zero(self, shipped: Path) -> None:
@@ -86,7 +86,7 @@ class TestSeedCase:
         err = info.value
         assert err.invariant_id == "INV-TRAIN-006"
         assert err.epoch == 2
-        assert str(err) == ("INV-TRAIN-006 (training-loop-pretrain-v1 1.2.0) at epoch_end, epoch 2: "
+        assert str(err) == ("INV-TRAIN-006 (training-loop-pretrain-v1 1.3.0) at epoch_end, epoch 2: "
                             "val_loss < growth_limit * prev(val_loss) failed: val_loss = 24.0, "
                             "growth_limit = 1.5, prev(val_loss) = 12.0")
 
@@ -205,7 +205,7 @@ class TestLevelsAndCounts:
         kinds = [r["kind"] for r in records]
         assert kinds[0] == "run_start" and kinds[-1] == "counts"
         assert records[0]["regime"] == {"kind": "from_scratch", "vocab_size": 50257}
-        assert records[0]["contracts"] == [{"id": SEED, "version": "1.2.0"}]
+        assert records[0]["contracts"] == [{"id": SEED, "version": "1.3.0"}]
         (violation,) = [r for r in records if r["kind"] == "violation"]
         assert violation["invariant"] == "INV-TRAIN-005" and violation["message"] == SEED_MESSAGE_25
         assert violation["values"]["val_loss"] == 25.0

@@ -132,7 +132,7 @@ class Evaluator:
                 if name not in env:
                     missing.setdefault(name, []).append(check.id)
         if missing:
-            first = checks[0]
+            first = next(c for c in checks if c.id == sorted(missing.values())[0][0])
             names = tuple(sorted(missing))
             ids = sorted({i for v in missing.values() for i in v})
             raise MissingMetricError(", ".join(ids), boundary, names, _hint(first, names),

@@ -33,11 +33,12 @@ def rng_fingerprints() -> dict[str, str]:
     out = {"python": _digest(repr(random.getstate()).encode())}
     torch = sys.modules.get("torch")
     if torch is not None:
-        out["torch"] = _digest(torch.get_rng_state().numpy().tobytes())
+        # The generator's state is a host byte tensor; its storage's bytes, not a Tensor method that reads.
+        out["torch"] = _digest(bytes(torch.get_rng_state().untyped_storage()))
         cuda = getattr(torch, "cuda", None)
         if cuda is not None and cuda.is_available() and cuda.is_initialized():
             for i, state in enumerate(cuda.get_rng_state_all()):
-                out[f"cuda:{i}"] = _digest(state.numpy().tobytes())
+                out[f"cuda:{i}"] = _digest(bytes(state.untyped_storage()))
     np = sys.modules.get("numpy")  # never imported here: a run that does not use NumPy has no NumPy stream
     if np is not None:
         kind, keys, pos, has_gauss, cached = np.random.get_state()

@@ -407,11 +407,13 @@ class Monitor:
         so the state loads on any device. Taking it fingerprints the RNG streams, the watched
         optimizers and schedulers as they are now: call it when the checkpoint is taken.
         """
+        # What a checkpoint saves now; a resume in this process (or one that loads this state) compares with it.
+        self._fingerprints["saved"] = self._live_fingerprints()
         return {"step": self.step, "epoch": self.epoch, "run": self.run_id,
                 "stats": {c.id: c.stats.to_dict() for c in self._eval.all_checks()},
                 "history": {b: host_state(h.state_dict()) for b, h in self._history.items()},
                 "sources": [w.state_dict() for w in self._watchers],
-                "fingerprints": {"start": self._fingerprints["start"], "saved": self._live_fingerprints()}}
+                "fingerprints": dict(self._fingerprints)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.step = int(state["step"])

@@ -27,7 +27,6 @@ boundary, whatever its ``when`` says.
 
 from __future__ import annotations
 
-import math
 import uuid
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -86,7 +85,8 @@ class Monitor:
         self._closed = False
         self._started = False
         self._resumed = False
-        self._losses: list[Any] = []  # this epoch's step losses, for train_loss when the loop gives none
+        self._losses: list[Any] = []  # this epoch's step losses (tensors), for train_loss when the loop gives none
+        self._loss_host = 0.0         # ... and the sum of those that were host numbers
         self._loss_count = 0
         self._rank, self._world = self._distributed_info(distributed)
         checks, history_sizes = build_checks(contracts, self.regime, self.params, mode,
@@ -255,27 +255,30 @@ class Monitor:
         return env
 
     def _keep_loss(self, loss: Any) -> None:
-        """This epoch's step losses by reference (no sync); every _LOSS_CHUNK they become one device sum."""
+        """This epoch's step losses: host numbers summed at once, tensors kept by reference (no sync) and
+        every _LOSS_CHUNK of them summed into one device tensor, so memory stays bounded."""
         if loss is None:
             return
-        self._losses.append(loss)
         self._loss_count += 1
-        if len(self._losses) >= _LOSS_CHUNK and not all(is_host(v) for v in self._losses):
+        if is_host(loss):
+            self._loss_host += float(loss)
+            return
+        self._losses.append(loss)
+        if len(self._losses) >= _LOSS_CHUNK:
             import torch
 
-            self._losses = [torch.stack([torch.as_tensor(v).reshape(()).double() for v in self._losses]).sum()]
+            self._losses = [torch.stack([v.detach().reshape(()).double() for v in self._losses]).sum()]
 
     def _epoch_train_loss(self) -> float | None:
-        losses, count = self._losses, self._loss_count
-        self._losses, self._loss_count = [], 0
+        losses, count, host = self._losses, self._loss_count, self._loss_host
+        self._losses, self._loss_count, self._loss_host = [], 0, 0.0
         if not count:
             return None
-        if all(is_host(v) for v in losses):
-            return math.fsum(float(v) for v in losses) / count
-        import torch
+        if losses:
+            import torch
 
-        total = torch.stack([torch.as_tensor(v).reshape(()).double().cpu() for v in losses]).sum()
-        return float(total) / count  # a sync point: the epoch's end
+            host += float(torch.stack([v.detach().reshape(()).double().cpu() for v in losses]).sum())  # epoch end
+        return host / count
 
     # ------------------------------------------------------------------ the sync point and acting
 

@@ -173,12 +173,16 @@ def render(check: Any, env: Mapping[str, Any], values: dict[str, Any], step: int
     let_inputs: dict[str, dict[str, Any]] = {}
     keyed = set()
     lets = dict(compiled.lets)
+    read = set(compiled.check.names)
+    # The message shows what the check reads: its names, and each let it reads with that let's inputs.
+    values = {k: v for k, v in values.items() if k in read}
     for name, expr in compiled.lets:
+        if name not in read:
+            continue
         let_texts[name] = one_line(expr.text)
         let_inputs[name] = {n: resolve(n, env, params, compiled) for n in expr.names if n not in lets}
         if inv.lets[name].by_regime is not None:
             keyed.add(name)
-    values = dict(values)
     if history is not None and check.history_labels:
         from pvcontracts.contract.params import layered
 

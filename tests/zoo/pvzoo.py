@@ -14,7 +14,6 @@ Not a test module (no ``test_`` prefix): imported by name from ``tests/zoo`` bei
 from __future__ import annotations
 
 import copy
-import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from pvcontracts.contract.expr import Expression, HistoryReader, parse_expression
 from pvcontracts.contract.model import Contract, Invariant
-from pvcontracts.contract.params import layered
+from pvcontracts.contract.params import is_host, layered
 from pvcontracts.contract.regime import Regime
 from pvcontracts.errors import ExpressionError
 
@@ -88,7 +88,7 @@ class CompiledInvariant:
         host-device synchronisation; host guards are always branched on.
         """
         applies: Any = self.guard(env, history)
-        if branch_on_guard or isinstance(applies, (bool, int, float)):
+        if branch_on_guard or is_host(applies):
             if not applies:
                 return None
             applies = True

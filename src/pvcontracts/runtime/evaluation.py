@@ -19,7 +19,7 @@ from pvcontracts.errors import EvaluationError, HistoryUnavailable
 from pvcontracts.runtime.checks import Check
 from pvcontracts.runtime.history import BoundedHistory
 from pvcontracts.runtime.values import is_host, tensor_names, to_host, truth
-from pvcontracts.runtime.violation import MissingMetricError, Violation, render
+from pvcontracts.runtime.violation import MissingMetricError, Violation
 
 _NO_NAMES: frozenset[str] = frozenset()
 WATCHED = frozenset({"grad_norm", "lr", "optimizer_steps", "scheduler_steps", "optimizer_stepped", "grads_cleared",

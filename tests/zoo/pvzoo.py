@@ -324,7 +324,9 @@ def schedulers() -> dict[str, tuple[Callable[[Any], Any], dict[str, Any]]]:
         "hf_constant": (lambda o: _hf("get_constant_schedule_with_warmup")(o, W), {**base, "lr_schedule": "constant"}),
         "hf_polynomial": (lambda o: _hf("get_polynomial_decay_schedule_with_warmup")(o, W, T, lr_end=1e-4, power=2.0),
                           {**base, "lr_schedule": "polynomial", "power": 2.0, "min_lr": 1e-4}),
-        "hf_wsd": (lambda o: _hf("get_wsd_schedule")(o, W, 12, T, min_lr_ratio=0.1),
+        # Keywords only: older transformers releases order get_wsd_schedule's arguments differently.
+        "hf_wsd": (lambda o: _hf("get_wsd_schedule")(o, num_warmup_steps=W, num_stable_steps=T - W - 12,
+                                                      num_decay_steps=12, min_lr_ratio=0.1),
                    {**base, "lr_schedule": "cosine", "decay_steps": 12, "warmup_start": 0.1, "min_lr": LR * 0.1}),
         "torch_sequential_linear_cosine": (
             lambda o: L.SequentialLR(o, [L.LinearLR(o, start_factor=0.1, total_iters=W),

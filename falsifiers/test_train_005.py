@@ -30,15 +30,15 @@ def _contract():
     return loaded.contract
 
 
-def train_005(regime: Regime) -> CompiledInvariant:
+def train_005(regime: Regime, inv_id: str = "INV-TRAIN-005") -> CompiledInvariant:
     contract = _contract()
-    inv = next(i for i in contract.invariants if i.id == "INV-TRAIN-005")
+    inv = next(i for i in contract.invariants if i.id == inv_id)
     return compile_invariant(contract, inv, regime)
 
 
 def test_contract_is_the_seed_version() -> None:
     contract = _contract()
-    assert contract.version == "1.2.0"
+    assert contract.version == "1.3.0"
     assert next(i for i in contract.invariants if i.id == "INV-TRAIN-005").on_violation == "abort"
 
 
@@ -102,3 +102,30 @@ def test_from_scratch_cap_property(vocab_size: int, fraction: float) -> None:
     assert inv.evaluate({"epoch": 0, "val_loss": cap * fraction}).holds is True
     above = math.nextafter(cap, math.inf) + cap * fraction
     assert inv.evaluate({"epoch": 0, "val_loss": above}).holds is False
+
+
+@pytest.mark.discharges(gate="GATE-TRAIN-005")
+@CI
+@given(vocab_size=st.integers(min_value=2, max_value=10**6), fraction=st.floats(min_value=0.0, max_value=3.0))
+def test_training_loss_has_the_same_cap(vocab_size: int, fraction: float) -> None:
+    """INV-TRAIN-007 caps the epoch-zero training loss exactly where INV-TRAIN-005 caps the validation loss."""
+    for regime in (Regime.finetune(), Regime.from_scratch(vocab_size)):
+        cap = 10.0 if regime.kind == "finetune" else 2.0 * math.log(vocab_size)
+        loss = fraction * cap
+        params = {"loss_kind": "cross_entropy"}
+        val = train_005(regime).evaluate({"epoch": 0, "val_loss": loss}, params)
+        train = train_005(regime, "INV-TRAIN-007").evaluate({"epoch": 0, "train_loss": loss}, params)
+        assert val.applicable and train.applicable
+        assert bool(train.holds) == bool(val.holds) == (loss <= cap)
+
+
+@pytest.mark.discharges(gate="GATE-TRAIN-005")
+def test_cap_applies_only_to_cross_entropy_runs() -> None:
+    """Out of scope: a finetune run that does not declare a cross-entropy loss; in scope: a declared one, or a vocabulary."""
+    for inv_id in ("INV-TRAIN-005", "INV-TRAIN-007"):
+        finetune = train_005(Regime.finetune(), inv_id)
+        assert not finetune.in_scope({})
+        assert not finetune.in_scope({"loss_kind": "other"})
+        assert finetune.in_scope({"loss_kind": "cross_entropy"})
+        assert finetune.in_scope({"vocab_size": 50257})
+        assert train_005(Regime.from_scratch(256), inv_id).in_scope({})

@@ -32,6 +32,13 @@ _EXPORTS: dict[str, str] = {
     "ValidateOptions": "pvcontracts.validate.engine",
     "ValidationReport": "pvcontracts.validate.engine",
     "validate_paths": "pvcontracts.validate.engine",
+    # the runtime: importing these never imports torch either (the Monitor imports it when a tensor arrives)
+    "Monitor": "pvcontracts.runtime.monitor",
+    "Regime": "pvcontracts.contract.regime",
+    "ContractViolation": "pvcontracts.runtime.violation",
+    "ContractWarning": "pvcontracts.runtime.violation",
+    "MissingMetricError": "pvcontracts.runtime.violation",
+    "ParamError": "pvcontracts.errors",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

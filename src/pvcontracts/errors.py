@@ -48,3 +48,12 @@ class ContractLoadError(PvError):
     def __init__(self, message: str, diagnostics: list | None = None) -> None:
         super().__init__(message)
         self.diagnostics = list(diagnostics or [])
+
+
+class ParamError(PvError, ValueError):
+    """Runtime params do not match the contracts' declarations. Every problem is listed; fix the values given."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(f"{len(problems)} problem(s) with the params given to the Monitor:\n"
+                         + "\n".join(f"  - {p}" for p in problems))
+        self.problems = list(problems)

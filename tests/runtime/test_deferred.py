@@ -36,7 +36,7 @@ class TestFirstViolatingStep:
             monitor.step_end(loss=t(1.0), grad_norm=t(1.0), optimizer_stepped=True)  # step 49: the sync point
         err = info.value
         assert (err.invariant_id, err.step, err.epoch) == ("INV-TRAIN-001", 37, 0)
-        assert str(err) == ("INV-TRAIN-001 (training-loop-pretrain-v1 1.2.0) at step_end, step 37, epoch 0: "
+        assert str(err) == ("INV-TRAIN-001 (training-loop-pretrain-v1 1.3.0) at step_end, step 37, epoch 0: "
                             "isfinite(loss) failed: loss = nan")
         assert monitor.stats()["INV-TRAIN-001"]["violated"] == 2  # steps 37 and 41, both recorded
 
@@ -105,7 +105,7 @@ class TestValueKinds:
         monitor = Monitor.from_contracts(root, sync_every=2)
         monitor.step_end(loss=t(1.0), lr=0.1 - 1e-12)
         monitor.step_end(loss=t(1.0), lr=0.1 - 1e-12)
-        assert monitor.stats()["INV-T-001"] == {"evaluated": 2, "applicable": 2, "violated": 0, "unevaluable": 0}
+        assert monitor.stats()["INV-T-001"] == {"evaluated": 2, "applicable": 2, "violated": 0, "unevaluable": 0, "not_supplied": 0, "enforced": True, "reason": None}
 
     def test_bool_tensor_guard(self, shipped: Path) -> None:
         monitor = seed(shipped, sync_every=3)
@@ -170,7 +170,7 @@ class TestValueKinds:
         monitor = Monitor.from_contracts(root, sync_every=100)
         w = torch.ones(3, requires_grad=True)
         monitor.step_end(loss=(w * 2).sum())
-        assert not monitor._pending[0].env["loss"].requires_grad
+        assert not monitor._eval.pending[0].env["loss"].requires_grad
 
 
 class TestHistoryOnTensors:
@@ -184,7 +184,7 @@ class TestHistoryOnTensors:
         err = info.value
         assert err.step == 4
         assert str(err).endswith("loss < 2 * prev(loss) failed: loss = 3.0, prev(loss) = 1.0")
-        assert monitor.stats()["INV-T-001"] == {"evaluated": 10, "applicable": 9, "violated": 2, "unevaluable": 0}
+        assert monitor.stats()["INV-T-001"] == {"evaluated": 10, "applicable": 9, "violated": 2, "unevaluable": 0, "not_supplied": 0, "enforced": True, "reason": None}
 
     def test_window_on_tensors(self, make_contracts) -> None:
         root = make_contracts({"check": "loss <= 1.5 * window_mean(loss, 3)", "when": "step >= 2"})
@@ -202,7 +202,7 @@ class TestHistoryOnTensors:
         monitor.step_end(loss=t(1.0))
         monitor.step_end(loss=t(0.5))
         monitor.sync()
-        assert monitor.stats()["INV-T-001"] == {"evaluated": 2, "applicable": 1, "violated": 0, "unevaluable": 1}
+        assert monitor.stats()["INV-T-001"] == {"evaluated": 2, "applicable": 1, "violated": 0, "unevaluable": 1, "not_supplied": 0, "enforced": True, "reason": None}
 
 
 class TestClosing:

@@ -84,8 +84,8 @@ def test_a_long_run_keeps_history_bounded(make_contracts) -> None:
     assert len(history) == 16
     assert list(history.tracked) == ["loss"]
     assert monitor.stats()["INV-T-001"] == {"evaluated": STEPS + 2_000, "applicable": STEPS + 2_000 - 15,
-                                            "violated": 0, "unevaluable": 0}
-    assert not monitor._pending and not monitor._deferred_host
+                                            "violated": 0, "unevaluable": 0, "not_supplied": 0, "enforced": True, "reason": None}
+    assert not monitor._eval.pending and not monitor._eval.found
 
 
 def test_prev_keeps_working_across_a_resume(shipped) -> None:

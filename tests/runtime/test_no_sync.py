@@ -109,14 +109,14 @@ def test_the_count_catches_a_read_in_step_end(shipped: Path, history_contract: P
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     # The harness must be able to fail: a step_end that reads its loss (as `float(loss)` would,
     # or a stray `.item()` for logging) is counted at every step.
-    original = monitor_module._detached
+    original = monitor_module.detached
 
     def reading(value):
         if isinstance(value, torch.Tensor):
             value.item()
         return original(value)
 
-    monkeypatch.setattr(monitor_module, "_detached", reading)
+    monkeypatch.setattr(monitor_module, "detached", reading)
     model, monitor, optimizer, scheduler = build(shipped, history_contract)
     per_step = run_steps(model, monitor, optimizer, scheduler, reads, 5)
     assert per_step == [1] * 5

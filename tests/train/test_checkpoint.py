@@ -260,7 +260,7 @@ def test_resume_is_bit_identical(tmp_path: Path) -> None:
             assert torch.equal(value, b["optimizer"]["state"][key][name])
     assert a["rng"]["loader"].equal(b["rng"]["loader"]) and a["rng"]["torch_cpu"].equal(b["rng"]["torch_cpu"])
     stats = ledger_stats(tmp_path / "split")
-    assert stats["INV-CKPT-007"] == {"evaluated": 1, "applicable": 1, "violated": 0, "unevaluable": 0}
+    assert stats["INV-CKPT-007"] == {"evaluated": 1, "applicable": 1, "violated": 0, "unevaluable": 0, "not_supplied": 0, "enforced": True, "reason": None}
 
 
 class _RecordsRng(Trainer):

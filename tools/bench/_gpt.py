@@ -165,10 +165,12 @@ class Schedule:
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: self.lr(k) / self.peak_lr)
 
     def params(self) -> dict[str, Any]:
-        """The lr-schedule-v1 params that describe this schedule."""
-        return {"lr_schedule": self.shape, "total_steps": self.total_steps, "peak_lr": self.peak_lr,
-                "min_lr": self.min_lr, "warmup_fraction": self.warmup_fraction,
-                "decay_fraction": self.decay_fraction}
+        """This schedule declared in lr-schedule-v1 2.0.0's terms: one_based, W and D as step counts."""
+        decay = self.decay_steps if self.shape == "wsd" else 0
+        shape = "cosine" if self.shape == "cosine" else ("linear" if decay else "constant")
+        return {"lr_schedule": shape, "step_indexing": "one_based", "total_steps": self.total_steps,
+                "peak_lr": self.peak_lr, "min_lr": self.min_lr, "warmup_steps": self.warmup_steps,
+                "decay_steps": decay}
 
 
 # --------------------------------------------------------------------------- collapse probe

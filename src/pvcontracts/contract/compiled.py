@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 from pvcontracts.contract.expr import Expression, HistoryReader, parse_expression
 from pvcontracts.contract.model import Contract, Invariant
+from pvcontracts.contract.params import is_host, layered
 from pvcontracts.contract.regime import Regime
 from pvcontracts.errors import ExpressionError
 
@@ -36,6 +37,7 @@ class CompiledInvariant:
     check: Expression
     defaults: tuple[tuple[str, Any], ...] = ()  # declared param defaults, overridden by the caller
     when_lets: frozenset[str] = frozenset()     # lets that `when` reads, evaluated before it
+    scope: Expression | None = None             # which runs it applies to, over params only
 
     @property
     def id(self) -> str:
@@ -51,7 +53,17 @@ class CompiledInvariant:
 
     def static_env(self, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Param defaults, the regime's fields and the caller's params, merged once (later wins)."""
-        return {**dict(self.defaults), **self.regime.params(), **(params or {})}
+        return layered(self.defaults, self.regime.params(), params)
+
+    def in_scope(self, params: Mapping[str, Any] | None = None) -> bool:
+        """Whether this run is one the invariant applies to (no ``scope``: every run).
+
+        Decided once per run from params alone; a scope that reads anything else is an error
+        of the contract (EvaluationError naming the name).
+        """
+        if self.scope is None:
+            return True
+        return bool(self.scope.evaluate(self.static_env(params), None))
 
     def guard(self, env: dict[str, Any], history: HistoryReader | None = None) -> Any:
         """Evaluate ``when`` (true when there is none) on a merged ``env``, binding the lets it reads.
@@ -76,7 +88,7 @@ class CompiledInvariant:
         host-device synchronisation; host guards are always branched on.
         """
         applies: Any = self.guard(env, history)
-        if branch_on_guard or isinstance(applies, (bool, int, float)):
+        if branch_on_guard or is_host(applies):
             if not applies:
                 return None
             applies = True
@@ -91,7 +103,7 @@ class CompiledInvariant:
 
     def evaluate(self, metrics: Mapping[str, Any], params: Mapping[str, Any] | None = None,
                  history: HistoryReader | None = None) -> Evaluation:
-        env = {**self.static_env(params), **metrics}
+        env = layered(self.defaults, self.regime.params(), params, metrics)
         result = self.verdict(env, history)
         if result is None:
             return Evaluation(False, True, {})
@@ -100,7 +112,7 @@ class CompiledInvariant:
     def evaluate_guard(self, metrics: Mapping[str, Any], params: Mapping[str, Any] | None = None,
                        history: HistoryReader | None = None) -> Any:
         """Just the ``when`` (true when there is none): lets a caller skip the rest cheaply."""
-        return self.guard({**self.static_env(params), **metrics}, history)
+        return self.guard(layered(self.defaults, self.regime.params(), params, metrics), history)
 
     def evaluate_vectorised(self, metrics: Mapping[str, Any], params: Mapping[str, Any] | None = None) -> tuple[Any, Any]:
         """(applies, holds) over stacked values, with no Python branching on tensors.
@@ -108,7 +120,7 @@ class CompiledInvariant:
         Used for deferred step checks: every pending step is one row, so one pass
         of tensor ops checks them all. Not for invariants that read history.
         """
-        env = {**self.static_env(params), **metrics}
+        env = layered(self.defaults, self.regime.params(), params, metrics)
         for name, expr in self.lets:
             env[name] = expr.evaluate(env, None)
         applies = True if self.when is None else self.when.evaluate(env, None)
@@ -165,4 +177,5 @@ def compile_invariant(contract: Contract, inv: Invariant, regime: Regime | None 
         check=parse_expression(inv.check),
         defaults=defaults,
         when_lets=frozenset(needed),
+        scope=parse_expression(inv.scope) if inv.scope is not None else None,
     )

@@ -67,6 +67,7 @@ class Invariant:
     on_violation: str
     index: int
     description: str | None = None
+    scope: str | None = None  # which runs it applies to: an expression over params, decided once per run
 
     @property
     def path(self) -> YamlPath:
@@ -218,12 +219,14 @@ def build_contract(file: str, data: dict[str, Any], source: LoadedYaml | None,
             else:
                 lets[name] = Let(name, value=_expr(value, raw, base))
         when = item.get("when")
+        scope = item.get("scope")
         invariants.append(Invariant(
             id=item["id"], title=item["title"], at=item["at"],
             check=_expr(item["check"], raw, ("invariants", i, "check")),
             when=None if when is None else _expr(when, raw, ("invariants", i, "when")),
             lets=lets, on_violation=item.get("on_violation", "abort"), index=i,
             description=item.get("description"),
+            scope=None if scope is None else _expr(scope, raw, ("invariants", i, "scope")),
         ))
     gates = tuple(
         Gate(id=g["id"], invariants=tuple(g["invariants"]), ship_blocking=g["ship_blocking"],

@@ -13,6 +13,8 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 
+from pvcontracts.contract.params import is_host
+
 
 def _device_of(entries: Sequence[Any], names: Sequence[str]) -> torch.device:
     for entry in entries:
@@ -40,7 +42,7 @@ def _stack(entries: Sequence[Any], names: Sequence[str], device: torch.device,
     for name in names:
         # A step that did not pass the name reads the param of that name (checked when it was queued).
         values = [entry.env[name] if name in entry.env else static[name] for entry in entries]
-        if all(isinstance(v, (bool, int, float)) for v in values):
+        if all(is_host(v) for v in values):
             stacked[name] = _host_column(values, device)
             continue
         tensors = []

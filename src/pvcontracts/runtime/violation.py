@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import reprlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from pvcontracts.errors import PvError
 from pvcontracts.util.text import int_text
@@ -27,16 +27,16 @@ def _is_tensor(value: Any) -> bool:
     return type(value).__module__.startswith("torch") and hasattr(value, "dtype") and hasattr(value, "shape")
 
 
-def format_value(value: Any) -> str:
-    """A short, stable rendering: 4 significant digits for floats, summaries for tensors."""
+def format_value(value: Any, digits: int = 4) -> str:
+    """A short, stable rendering: ``digits`` significant digits for floats, summaries for tensors."""
     if _is_tensor(value):
         if value.numel() == 1:
-            return format_value(value.detach().reshape(()).item())
+            return format_value(value.detach().reshape(()).item(), digits)
         t = value.detach()
         floating = t.dtype.is_floating_point
         finite = t[~t.isnan()] if floating else t
-        lo = format_value(finite.min().item()) if finite.numel() else "nan"
-        hi = format_value(finite.max().item()) if finite.numel() else "nan"
+        lo = format_value(finite.min().item(), digits) if finite.numel() else "nan"
+        hi = format_value(finite.max().item(), digits) if finite.numel() else "nan"
         nans = int(t.isnan().sum().item()) if floating else 0
         return f"tensor(shape={tuple(t.shape)}, dtype={str(t.dtype).replace('torch.', '')}, min={lo}, max={hi}, nan={nans})"
     if isinstance(value, bool) or value is None:
@@ -44,11 +44,28 @@ def format_value(value: Any) -> str:
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             return str(value)
-        short = float(f"{value:.4g}")
+        if digits >= 17:
+            return repr(value)
+        short = float(f"{value:.{digits}g}")
         return repr(short)
     if isinstance(value, int):
         return int_text(value)  # str() refuses past 4,300 digits: the message must never be what raises
     return _repr.repr(value)
+
+
+def distinguishing_digits(values: Any, start: int = 4) -> int:
+    """The fewest significant digits (at least ``start``) at which distinct floats also print distinctly.
+
+    So a message never reads ``lr = 0.003, expected_lr = 0.003``: it prints as many digits as
+    it takes to show the difference (up to the 17 that round-trip any double).
+    """
+    floats = sorted({float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)
+                     and math.isfinite(v)})
+    for digits in range(start, 17):
+        shown = {float(f"{v:.{digits}g}") for v in floats}
+        if len(shown) == len(floats):
+            return digits
+    return 17
 
 
 def plain_value(value: Any) -> Any:
@@ -98,12 +115,14 @@ class Violation:
         if self.observed_on_rank is not None and self.observed_on_rank != self.rank:
             head += f" on rank {self.observed_on_rank}"
         parts = []
+        shown = list(self.values.values()) + [v for inputs in self.let_inputs.values() for v in inputs.values()]
+        digits = distinguishing_digits([_scalar(v) for v in shown])
         for name in self.ordered_names():
-            text = f"{name} = {format_value(self.values[name])}"
+            text = f"{name} = {format_value(self.values[name], digits)}"
             if name in self.let_texts:
                 literal = _is_number_literal(self.let_texts[name])
                 detail = [] if literal else [self.let_texts[name]]
-                detail += [f"{n} = {format_value(v)}" for n, v in sorted(self.let_inputs.get(name, {}).items())]
+                detail += [f"{n} = {format_value(v, digits)}" for n, v in sorted(self.let_inputs.get(name, {}).items())]
                 if name in self.regime_keyed and self.regime:
                     detail.append(f"regime {self.regime}")
                 if detail:
@@ -133,6 +152,64 @@ class Violation:
             "observed_on_rank": self.observed_on_rank,
             "message": self.message(),
         }
+
+
+def _scalar(value: Any) -> Any:
+    if _is_tensor(value) and value.numel() == 1:
+        return value.detach().reshape(()).item()
+    return value
+
+
+def render(check: Any, env: Mapping[str, Any], values: dict[str, Any], step: int | None, epoch: int | None,
+           history: Any = None, *, params: Mapping[str, Any], regime: Any, rank: int) -> Violation:
+    """A failed evaluation as a :class:`Violation`: the one renderer every path of the checker calls.
+
+    ``check`` is the runtime's compiled check; ``env`` the boundary's metrics; ``values`` the
+    names the evaluation saw. Lets are shown with their text and inputs; history calls of the
+    check (``prev(x)``) with the values they read.
+    """
+    from pvcontracts.runtime.checks import resolve
+
+    compiled = check.compiled
+    inv = compiled.invariant
+    let_texts: dict[str, str] = {}
+    let_inputs: dict[str, dict[str, Any]] = {}
+    keyed = set()
+    lets = dict(compiled.lets)
+    read = set(compiled.check.names)
+    # The message shows what the check reads: its names, and each let it reads with that let's inputs.
+    values = {k: v for k, v in values.items() if k in read}
+    for name, expr in compiled.lets:
+        if name not in read:
+            continue
+        let_texts[name] = one_line(expr.text)
+        let_inputs[name] = {n: resolve(n, env, params, compiled) for n in expr.names if n not in lets}
+        if inv.lets[name].by_regime is not None:
+            keyed.add(name)
+    if history is not None and check.history_labels:
+        from pvcontracts.contract.params import layered
+
+        full = layered(compiled.defaults, compiled.regime.params(), params, env)
+        for label, expr in check.history_labels:
+            try:  # best effort in a message; the verdict is already taken
+                values[label] = _scalar(expr.evaluate(full, history))
+            except Exception:
+                pass
+    order = tuple(sorted(compiled.check.names, key=lambda n: compiled.check.names[n]))
+    return Violation(
+        name_order=order,
+        invariant_id=inv.id, title=inv.title, contract_id=compiled.contract_id,
+        contract_version=compiled.contract_version, boundary=check.boundary,
+        step=step, epoch=epoch, expression=one_line(compiled.check.text),
+        values=values, let_texts=let_texts, let_inputs=let_inputs,
+        regime=regime.kind, regime_keyed=frozenset(keyed), on_violation=inv.on_violation,
+        rank=rank, observed_on_rank=rank,
+    )
+
+
+def one_line(text: str) -> str:
+    """Expression text as one line: a folded YAML block keeps its line breaks, a message should not."""
+    return " ".join(text.split())
 
 
 def _is_number_literal(text: str) -> bool:
@@ -169,12 +246,19 @@ class ContractWarning(UserWarning):
 class MissingMetricError(PvError):
     """An invariant needs a metric (or param) the caller did not pass. Pass it, or select fewer contracts."""
 
-    def __init__(self, invariant_id: str, boundary: str, names: tuple[str, ...], hint: str) -> None:
-        listed = ", ".join(repr(n) for n in names)
-        super().__init__(f"{invariant_id} at {boundary} needs {listed}, which {boundary}() was not given; {hint}")
+    def __init__(self, invariant_id: str, boundary: str, names: tuple[str, ...], hint: str,
+                 needed_by: dict[str, list[str]] | None = None) -> None:
+        if needed_by:
+            listed = "; ".join(f"'{n}' (needed by {', '.join(ids)})" for n, ids in sorted(needed_by.items()))
+            super().__init__(f"the first {boundary}() call lacks metrics the selected invariants read (strict mode "
+                             f"asks for them at once, whatever their `when` says): {listed}; {hint}")
+        else:
+            listed = ", ".join(repr(n) for n in names)
+            super().__init__(f"{invariant_id} at {boundary} needs {listed}, which {boundary}() was not given; {hint}")
         self.invariant_id = invariant_id
         self.boundary = boundary
         self.names = names
+        self.needed_by = dict(needed_by or {})
 
 
 class MissingParamError(MissingMetricError):
@@ -187,3 +271,4 @@ class MissingParamError(MissingMetricError):
         self.invariant_id = ""
         self.boundary = "construction"
         self.names = tuple(sorted(needed))
+        self.needed_by = {n: sorted(set(ids)) for n, ids in needed.items()}

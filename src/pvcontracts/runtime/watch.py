@@ -15,28 +15,47 @@ What each metric means, exactly:
   before clipping (explicit metrics override collected ones).
 - ``lr``: ``param_groups[0]["lr"]`` read in the step pre-hook, i.e. the LR the
   update used, before the loop's ``scheduler.step()`` moves it on.
-- ``grads_cleared``: ``zero_grad()`` (of the optimizer or the model) ran since
-  the previous optimizer step. Gradients cleared some other way (``p.grad =
-  None`` by hand) are not seen.
+- ``grads_cleared``: the gradients this step applies were not left over from the
+  previous optimizer step: ``zero_grad()`` (of the optimizer or the model) ran
+  since then, or the gradient tensors are new objects (``p.grad = None`` by hand).
+  Accumulating over micro-batches between two optimizer steps is clearing once.
+- ``trainable_params_optimized``: the fraction of the model's trainable
+  parameter tensors (``requires_grad``) that the optimizer holds, by identity; 0
+  when the optimizer was built for a copy of the model or a model since
+  re-created. ``trainable_fraction``: trainable elements over all elements of
+  the model. Both are host numbers computed when watching starts and again at
+  every epoch-level boundary (a set of ids, never a device read).
+- ``batch_fingerprint``: a float64 sum over up to 4096 evenly strided elements
+  of the first tensor the model's first training-mode forward of the step
+  received (a forward pre-hook; a device op, never read here).
 - ``optimizer_steps`` / ``scheduler_steps``: ``optimizer.step()`` calls (counted
   from the scheduler's ``last_epoch`` when watching starts, so a resumed run
   continues the count) and the scheduler's ``last_epoch``.
 - ``optimizer_stepped``: whether ``optimizer.step()`` ran since the last
   ``step_end``; false on a skipped step (a GradScaler that found inf/NaN does not
   call it). grad_norm, grads_cleared and update_ratio exist only on a real step.
-- ``update_ratio``: ||W_after - W_before|| / ||W_before|| over all parameters, on
-  every ``update_ratio_every``-th optimizer step (counted before the step; 0:
-  never), which costs one copy of the parameters on those steps.
+- ``update_ratio``: ||W_after - W_before|| / ||W_before|| over the model's trainable
+  parameters (the optimizer's when no model is watched), on the first optimizer
+  step after watching starts and on every ``update_ratio_every``-th one (counted
+  before the step; 0: the first only), which costs one copy of those parameters
+  on those steps.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import weakref
+from typing import Any, Callable, Mapping
 
 import torch
 
+from pvcontracts.runtime.sources import MetricSource
 
-class Watcher:
+_FINGERPRINT_ELEMENTS = 4096
+
+
+class Watcher(MetricSource):
+    name = "watch"
+
     def __init__(self, model: Any, optimizer: Any, scheduler: Any = None, *, update_ratio_every: int = 0,
                  initial_optimizer_steps: int | None = None,
                  before_step: Callable[[dict[str, Any]], None] | None = None,
@@ -53,15 +72,22 @@ class Watcher:
         if base is None:
             base = int(getattr(scheduler, "last_epoch", 0)) if scheduler is not None else 0
         self.optimizer_steps = base
+        self._steps_watched = 0
         self._stepped = False
         self._cleared = True  # fresh gradients are None: as clear as zero_grad leaves them
         self._cleared_at_step = True
+        self._grad_probe: Any = None  # one gradient tensor of the last step: a new object means it was cleared
+        self._fingerprint: Any = None
+        self._fingerprint_taken = False
+        self._trainable = self._trainable_metrics()
         self._grad_norm: Any = None
         self._lr: Any = None
         self._update_ratio: Any = None
         self._snapshot: list[torch.Tensor] | None = None
         self._handles = [optimizer.register_step_pre_hook(self._before_step),
                          optimizer.register_step_post_hook(self._after_step)]
+        if model is not None and hasattr(model, "register_forward_pre_hook"):
+            self._handles.append(model.register_forward_pre_hook(self._before_forward, with_kwargs=True))
         self._unwrap: list[tuple[Any, Any]] = []
         for owner in (optimizer, model):
             if owner is not None and hasattr(owner, "zero_grad"):
@@ -83,6 +109,37 @@ class Watcher:
     def _params(self) -> list[torch.Tensor]:
         return [p for group in self.optimizer.param_groups for p in group["params"]]
 
+    def _watched_params(self) -> list[torch.Tensor]:
+        """What update_ratio measures: the model's trainable parameters, or the optimizer's without a model."""
+        if self.model is not None and hasattr(self.model, "parameters"):
+            return [p for p in self.model.parameters() if p.requires_grad]
+        return self._params()
+
+    def _trainable_metrics(self) -> dict[str, Any]:
+        if self.model is None or not hasattr(self.model, "parameters"):
+            return {}
+        held = {id(p) for p in self._params()}
+        params = list(self.model.parameters())
+        trainable = [p for p in params if p.requires_grad]
+        total = sum(p.numel() for p in params)
+        return {"trainable_params_optimized": (sum(1 for p in trainable if id(p) in held) / len(trainable)
+                                               if trainable else 1.0),
+                "trainable_fraction": sum(p.numel() for p in trainable) / total if total else 1.0}
+
+    def _before_forward(self, module: Any, args: Any, kwargs: Any) -> None:
+        if self._fingerprint_taken or not getattr(module, "training", True):
+            return
+        tensor = next((a for a in args if isinstance(a, torch.Tensor)), None)
+        if tensor is None:
+            tensor = next((kwargs[k] for k in sorted(kwargs) if isinstance(kwargs[k], torch.Tensor)), None)
+        if tensor is None:
+            return
+        self._fingerprint_taken = True
+        flat = tensor.detach().reshape(-1)
+        stride = max(1, flat.numel() // _FINGERPRINT_ELEMENTS)
+        # A device op on a strided sample: never read here, compared by the contract at the sync point.
+        self._fingerprint = flat[::stride].sum(dtype=torch.float64)
+
     def _before_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         given = self._given_grad_norm() if self._given_grad_norm is not None else None
         grads = [] if given is not None else [p.grad for p in self._params() if p.grad is not None]
@@ -100,13 +157,15 @@ class Watcher:
         else:
             self._grad_norm = 0.0
         self._lr = self._current_lr()
-        self._cleared_at_step = self._cleared
+        probe = self._grad_probe
+        # Cleared by zero_grad, or the gradient is a new tensor (set to None by hand, then a fresh backward).
+        self._cleared_at_step = self._cleared or probe is None or probe() is not _first_grad(self._params())
         if self._before_step_callback is not None:
             # fatal_before_step: the monitor checks what is known now and may raise, so the
             # optimizer never applies this update.
             self._before_step_callback(self.pre_step_metrics())
-        due = self.update_ratio_every and (self.optimizer_steps % self.update_ratio_every == 0)
-        self._snapshot = [p.detach().clone() for p in self._params()] if due else None
+        due = self._steps_watched == 0 or (self.update_ratio_every and self.optimizer_steps % self.update_ratio_every == 0)
+        self._snapshot = [p.detach().clone() for p in self._watched_params()] if due else None
 
     def _current_lr(self) -> Any:
         lr = self.optimizer.param_groups[0]["lr"]
@@ -123,25 +182,36 @@ class Watcher:
 
     def _after_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         self.optimizer_steps += 1
+        self._steps_watched += 1
         self._stepped = True
         self._cleared = False
+        grad = _first_grad(self._params())
+        self._grad_probe = None if grad is None else weakref.ref(grad)
         if self._snapshot is not None:
-            params = [p.detach() for p in self._params()]
-            deltas = torch._foreach_sub(params, self._snapshot)
-            delta = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(deltas)))
-            weight = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(self._snapshot)))
-            self._update_ratio = delta / weight.clamp_min(torch.finfo(weight.dtype).tiny)
+            params = [p.detach() for p in self._watched_params()]
+            if params and len(params) == len(self._snapshot):
+                deltas = torch._foreach_sub(params, self._snapshot)
+                delta = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(deltas)))
+                weight = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(self._snapshot)))
+                self._update_ratio = delta / weight.clamp_min(torch.finfo(weight.dtype).tiny)
+            else:
+                self._update_ratio = None
             self._snapshot = None
         else:
             self._update_ratio = None
 
-    def collect(self, consume: bool = True) -> dict[str, Any]:
+    def collect(self, boundary: str = "step_end", consume: bool = True) -> dict[str, Any]:
         """Metrics of the step that just ended; called by the monitor at every boundary.
 
         ``consume``: this was the step's step_end, so the next one starts fresh (epoch-level
         boundaries only look, so they cannot steal a step's metrics from its step_end).
         """
-        metrics: dict[str, Any] = {"optimizer_steps": self.optimizer_steps, "optimizer_stepped": self._stepped}
+        if not consume:  # an epoch-level boundary: a good moment to notice frozen or re-created parameters
+            self._trainable = self._trainable_metrics()
+        metrics: dict[str, Any] = {"optimizer_steps": self.optimizer_steps, "optimizer_stepped": self._stepped,
+                                   **self._trainable}
+        if self._fingerprint is not None and consume:
+            metrics["batch_fingerprint"] = self._fingerprint
         if self.scheduler is not None:
             metrics["scheduler_steps"] = int(self.scheduler.last_epoch)
         if self._stepped:
@@ -154,7 +224,17 @@ class Watcher:
             metrics["lr"] = self._current_lr()
         if consume:
             self._stepped = False
+            self._fingerprint = None
+            self._fingerprint_taken = False
         return metrics
+
+    def state_dict(self) -> dict[str, Any]:
+        """What the watcher counts, so a fresh process resumes the count (not the scheduler's)."""
+        return {"optimizer_steps": self.optimizer_steps}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if "optimizer_steps" in state:
+            self.optimizer_steps = int(state["optimizer_steps"])
 
     def param_checksum(self) -> torch.Tensor:
         """An exact checksum of the parameters' bits, for comparing replicas across ranks.
@@ -183,3 +263,10 @@ class Watcher:
             else:
                 owner.zero_grad = own
         self._handles, self._unwrap = [], []
+
+
+def _first_grad(params: list[torch.Tensor]) -> Any:
+    for p in params:
+        if p.grad is not None:
+            return p.grad
+    return None

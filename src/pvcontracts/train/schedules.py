@@ -1,7 +1,8 @@
 """Learning-rate schedules as pure multiplier functions of the 0-based optimizer step.
 
-These follow lr-schedule-v1's description to the letter (the contract's own
-expressions are the reference; tests/train/test_schedules.py compares the two):
+These are lr-schedule-v1's one_based convention (the contract's own expressions
+are the reference; tests/train/test_schedules.py compares the two, and
+:meth:`Schedule.contract_params` is this schedule declared in the contract's terms):
 with W = int(warmup_fraction * T), step s trains at peak * (s + 1) / W while
 s + 1 <= W, then cosine decays to min_lr at s = T - 1 (or, under wsd, holds
 peak until s + 1 = T - D and falls linearly to min_lr). A run that overruns T
@@ -93,9 +94,19 @@ class Schedule:
         return self.peak_lr * self(s)
 
     def contract_params(self) -> dict[str, Any]:
-        """The lr-schedule-v1 params this schedule is checked against."""
-        return {"lr_schedule": self.kind, "total_steps": self.total_steps, "warmup_fraction": self.warmup_fraction,
-                "peak_lr": self.peak_lr, "min_lr": self.min_lr, "decay_fraction": self.decay_fraction}
+        """This schedule declared in lr-schedule-v1 2.0.0's terms: one_based, W and D as exact step counts.
+
+        cosine is the contract's cosine shape; wsd is its linear shape with decay_steps D (D = 0:
+        no decay, the constant shape after warmup).
+        """
+        # From the configured fractions, not the properties: an implementation that computes W or D
+        # differently is then checked against what the run was configured for.
+        warmup = warmup_steps(self.total_steps, self.warmup_fraction)
+        decay = decay_steps(self.total_steps, self.decay_fraction) if self.kind == "wsd" else 0
+        shape = "cosine" if self.kind == "cosine" else ("linear" if decay > 0 else "constant")
+        return {"lr_schedule": shape, "lr_interval": "step", "step_indexing": "one_based",
+                "total_steps": self.total_steps, "warmup_steps": warmup, "peak_lr": self.peak_lr,
+                "min_lr": self.min_lr, "decay_steps": decay}
 
 
 def build_scheduler(optimizer: Any, schedule: Schedule) -> Any:

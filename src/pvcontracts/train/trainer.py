@@ -510,6 +510,8 @@ class Trainer:
         """The contracts this run can feed, and their params."""
         c = self.config
         params: dict[str, Any] = {**self.schedule.contract_params(), "keep_last": c.keep_last}
+        if self.task.vocab_size:  # a model over a vocabulary: the epoch-zero caps (cross-entropy units) apply
+            params["vocab_size"] = self.task.vocab_size
         if c.lr_tolerance is not None:
             params["lr_tolerance"] = c.lr_tolerance
         wanted = list(ALWAYS)
@@ -579,7 +581,7 @@ class Trainer:
         contracts, params = self._monitor_inputs
         c = self.config
         return Monitor(contracts, self.regime, params, sync_every=c.sync_every, ledger=ledger,
-                       fatal_before_step=c.fatal_before_step)
+                       fatal_before_step=c.fatal_before_step, mode="strict")
 
     def _make_gate(self) -> SufficiencyGate | TargetLossGate | None:
         by_id = {x.id: x for x in self.monitor.contracts}

@@ -147,7 +147,7 @@ def check_expressions(contract: Contract) -> Iterator[Diagnostic]:
     for inv in contract.invariants:
         scope = _Scope(contract, inv)
         base = inv.path
-        for field in ("check", "when"):
+        for field in ("check", "when", "scope"):
             text = getattr(inv, field)
             if text is None:
                 continue

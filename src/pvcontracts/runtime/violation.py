@@ -60,6 +60,7 @@ def distinguishing_digits(values: Any, start: int = 4) -> int:
     it takes to show the difference (up to the 17 that round-trip any double).
     """
     floats = sorted({float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)
+                     and not (isinstance(v, int) and v.bit_length() > 1023)  # past float range: int_text prints it
                      and math.isfinite(v)})
     for digits in range(start, 17):
         shown = {float(f"{v:.{digits}g}") for v in floats}

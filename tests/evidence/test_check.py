@@ -7,6 +7,7 @@ whole path a user takes, plugin entry point included.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -20,8 +21,8 @@ def test_all_bound_tests_pass_discharges_the_gate(evproject, evidence_schema) ->
     done = evproject.check()
     assert done.returncode == 0, done.stdout + done.stderr
     assert ("pv check: 1 of 1 ship-blocking gate discharged (1 gate: 1 discharged, 0 failed, 0 incomplete, "
-            "0 missing); 3 bound tests, 3 executed, 3 passed; 1 falsifier, 0 counterexamples; 0 errors, "
-            "0 warnings") in done.stdout
+            "0 missing, 0 vacuous); 3 bound tests, 3 executed, 3 passed; 1 falsifier, 0 counterexamples; "
+            "1 of 1 mutant killed; 0 errors, 0 warnings") in done.stdout
     assert "evidence: out/evidence.json" in done.stdout
     doc = evproject.evidence()
     jsonschema.validate(doc, evidence_schema)
@@ -190,7 +191,13 @@ def test_in_toto_statement_names_the_contract_files(evproject, evidence_schema) 
     assert done.returncode == 0
     statement = evproject.evidence("out/statement.json")
     assert statement["_type"] == "https://in-toto.io/Statement/v1"
-    assert statement["predicateType"] == "https://github.com/pv-contracts/pv-contracts/evidence/v1"
+    # the predicate type is the published schema: its $id, and the repository path in it is the schema file
+    assert statement["predicateType"] == evidence_schema["$id"]
+    from pvcontracts.evidence.evidence import schema_path
+
+    assert statement["predicateType"].endswith("/blob/main/src/pvcontracts/evidence/schemas/" + schema_path().name)
+    repo_file = Path(__file__).resolve().parents[2] / statement["predicateType"].split("/blob/main/", 1)[1]
+    assert repo_file.read_bytes() == schema_path().read_bytes()
     import hashlib
 
     digest = hashlib.sha256((evproject.root / "contracts" / "demo-v1.yaml").read_bytes()).hexdigest()

@@ -122,7 +122,7 @@ def _asserts(fn: ast.AST, module: _Module, cls: ast.ClassDef | None, seen: set[i
     return False
 
 
-def test_asserts(source: bytes, name: str) -> bool | None:
+def can_fail(source: bytes, name: str) -> bool | None:
     """Whether the test ``name`` (``func`` or ``Class::method``, parameters stripped) can fail on its own;
     None when the file does not parse or has no such test (other checks report that)."""
     try:
@@ -163,7 +163,7 @@ def assertion_findings(binding: Any) -> list[Diagnostic]:
                 except (Refused, Gone):
                     sources[tb.path] = None
             raw = sources[tb.path]
-            verdicts[ref] = None if raw is None else test_asserts(raw, ref.split("::", 1)[1])
+            verdicts[ref] = None if raw is None else can_fail(raw, ref.split("::", 1)[1])
         return verdicts[ref]
 
     out: list[Diagnostic] = []

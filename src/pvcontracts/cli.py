@@ -68,7 +68,9 @@ def _build_parser(stdout: TextIO, stderr: TextIO) -> _Parser:
     v.add_argument("--against", metavar="REV", help="demand a version bump for each contract whose meaning changed since git REV")
     v.add_argument("--root", type=Path, help="repository root that test references are relative to (default: nearest .git or pyproject.toml)")
     v.add_argument("--max-bytes", type=_positive_int, default=None, help="largest contract file accepted (default 1 MiB)")
-    v.add_argument("--cache-dir", type=Path, default=None, help="where the warm-run cache lives (default: ROOT/.pv_cache)")
+    v.add_argument("--cache-dir", type=Path, default=None,
+                   help="where the warm-run cache lives (default: a directory per repository in the user's cache, "
+                   "$PV_CACHE_DIR or $XDG_CACHE_HOME/pv-contracts; a cache file git tracks is ignored)")
     v.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     v.add_argument("--jobs", "-j", type=_positive_int, default=None,
                    help="worker processes for a cold run of many contracts (default: one per CPU; 1: none)")
@@ -186,14 +188,17 @@ def _build_parser(stdout: TextIO, stderr: TextIO) -> _Parser:
 
 def _cmd_validate(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from pvcontracts.contract.yamlload import DEFAULT_MAX_BYTES
+    from pvcontracts.diagnostic import sort_diagnostics
+    from pvcontracts.validate.cache import cache_findings, default_cache_dir
     from pvcontracts.validate.engine import ValidateOptions, find_root, validate_paths
     from pvcontracts.validate.render import render_json, render_sarif, render_text
 
     root = (args.root or find_root(args.paths)).resolve()
-    cache_dir = None if args.no_cache else (args.cache_dir or root / ".pv_cache")
+    cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir(root))
     options = ValidateOptions(root=root, strict=args.strict, max_bytes=args.max_bytes or DEFAULT_MAX_BYTES,
                               cache_dir=cache_dir, against=args.against, jobs=args.jobs)
     report = validate_paths(list(args.paths), options)
+    report.diagnostics = sort_diagnostics(report.diagnostics + cache_findings(cache_dir))
     counts = report.counts.to_dict()
     if args.format == "json":
         text = render_json(report.diagnostics, counts)

@@ -124,6 +124,7 @@ _CODE_TABLE: tuple[tuple[str, str, Severity, str], ...] = (
     ("PV647", "ledger-counts-disagree", Severity.ERROR, "A run's counts say an invariant was violated more often than the ledger has violation records for."),
     ("PV648", "ledger-other-contracts", Severity.WARNING, "A ledger was written by a run that enforced none of the checked contracts."),
     ("PV649", "invariant-never-enforced", Severity.NOTE, "No run in the given ledgers enforced an invariant a ship-blocking gate covers (or the ledger cannot say)."),
+    ("PV650", "validate-cache-tracked", Severity.NOTE, "The validate cache is a file git tracks: it came with the repository, so it is ignored (neither read nor written)."),
 )
 
 CODES: dict[str, CodeInfo] = {row[0]: CodeInfo(*row) for row in _CODE_TABLE}

@@ -160,11 +160,11 @@ class _Gathered:
 def _load(options: CheckOptions, root: Path, verb: str) -> Any:
     """Validate and bind; a CheckOutcome instead when there is nothing sound to check."""
     from pvcontracts.evidence.binding import bind
-    from pvcontracts.validate.cache import ValidateCache
+    from pvcontracts.validate.cache import ValidateCache, default_cache_dir
     from pvcontracts.validate.engine import ValidateOptions, validate_paths
     from pvcontracts.validate.testrefs import TestResolver
 
-    cache_dir = options.cache_dir or root / ".pv_cache"
+    cache_dir = options.cache_dir or default_cache_dir(root)
     report = validate_paths(list(options.paths), ValidateOptions(root=root, max_bytes=options.max_bytes,
                                                                  cache_dir=cache_dir))
     if report.nothing_to_validate:
@@ -326,7 +326,10 @@ def run_check(options: CheckOptions) -> CheckOutcome:
     if plan is not None and not options.reproducible and gathered.results.mutation_seconds is not None:
         run["mutation"]["duration_s"] = round(gathered.results.mutation_seconds, 3)
     outcomes = _outcomes(binding, selected, gathered, verb)
+    from pvcontracts.validate.cache import cache_findings, default_cache_dir
+
     findings = list(gathered.findings) + _not_mutated(settings, options.kind)
+    findings += cache_findings(options.cache_dir or default_cache_dir(root))
     if options.kind == "check":
         findings.extend(_cross_check(binding, gathered.results, other_gates(options.paths, root, binding)))
         findings.extend(assertion_findings(binding))

@@ -2,8 +2,10 @@
 
 ``pv check`` passes the plugin a *plan* (``--pv-mutate FILE``): every mutant
 (:mod:`pvcontracts.evidence.mutants`) with, per gate that covers its
-invariant, the test references the gate rests on. After the session's own
-run, the plugin calls :func:`run_plan`, which for each mutant:
+invariant, the test references the gate rests on. The plugin's
+:class:`Mutator` watches the session's own run (which invariants each test
+compiles, the project's caches cleared before each test), then, for each
+mutant:
 
 1. switches the mutant on: every contract document built in this process
    from now on (``pvcontracts.contract.model.build_contract``, whoever calls
@@ -11,19 +13,22 @@ run, the plugin calls :func:`run_plan`, which for each mutant:
 2. clears the ``functools`` caches of the project's own test modules and
    helpers (not pvcontracts' own, which are keyed by text), so a test that
    memoised its contract loads it again;
-3. reruns the bound tests that passed, fastest first, with
-   ``runtestprotocol`` (full fixture setup and teardown, nothing logged),
-   and stops for a gate as soon as one of its tests fails.
+3. reruns the bound tests that passed and that compiled the mutated
+   invariant in their own run, tests that killed this invariant's mutants
+   before first, then the fastest, with ``runtestprotocol`` (full fixture
+   setup and teardown, nothing logged), and stops for a gate as soon as one
+   of its tests fails.
 
 A test *kills* a mutant when it fails and it did load the mutated contract
 during that run; a failure without loading it is not the mutant's doing and
 counts for nothing. The first time a test kills a mutant of an invariant it
 is run once more under the identity mutant (the machinery in place, the
 text unchanged): if it fails then too, its kills are void (``unstable``). A
-test that never loads a contract in this process (it runs it in a child
-process, say) cannot see that contract's mutants; after the first it is
-skipped for the rest (``unreached``). A mutant's run that exceeds its time
-limit is a kill (the test did not pass).
+test that never compiled an invariant in this process (it runs the contract in
+a child process, say, or compiled it at import) cannot see its mutants
+(``unreached``). A mutant's run that exceeds its time limit is a kill (the
+test did not pass). Hypothesis tests run without shrinking and with a small
+example budget first (:class:`_Budgets`).
 
 Imported by the plugin only when a plan was given: nothing here is loaded in
 an ordinary pytest run.
@@ -54,22 +59,28 @@ class MutantTimeout(BaseException):
 
 
 class MutationSwitch:
-    """Puts one mutant into every contract built in this process, and counts how often it did."""
+    """Puts one mutant into every contract built in this process, and counts how often it did.
+
+    It also notes which invariants are compiled (``compile_invariant``): the runtime, the
+    falsifiers and the tests all evaluate contract text through a compiled invariant, so a test
+    that compiled no invariant X in its own run never evaluated X's text.
+    """
 
     def __init__(self) -> None:
         self.active: Mutant | None = None
         self.applied = 0
-        self.built: set[str] = set()  # ids of the contracts built since the last reset (the baseline's reach)
+        self.built: set[str] = set()  # ids of the contracts built since the last reset
+        self.compiled: set[tuple[str, str]] = set()  # (contract, invariant) compiled since the last reset
         self._patched: list[tuple[dict[str, Any], str, Any]] = []
         self.installed = False
 
     def install(self) -> None:
-        from pvcontracts.contract import model
+        from pvcontracts.contract import compiled, model
 
-        original = model.build_contract
         switch = self
+        build_original, compile_original = model.build_contract, compiled.compile_invariant
 
-        @functools.wraps(original)
+        @functools.wraps(build_original)
         def build_contract(file: Any, data: Any, *rest: Any, **kwargs: Any) -> Any:
             mutant = switch.active
             if isinstance(data, dict) and isinstance(data.get("id"), str):
@@ -79,17 +90,25 @@ class MutationSwitch:
                 if changed is not None:
                     switch.applied += 1
                     data = changed
-            return original(file, data, *rest, **kwargs)
+            return build_original(file, data, *rest, **kwargs)
 
-        # Every module that imported the function by name holds its own reference to it.
+        @functools.wraps(compile_original)
+        def compile_invariant(contract: Any, inv: Any, *rest: Any, **kwargs: Any) -> Any:
+            switch.compiled.add((getattr(contract, "id", None), getattr(inv, "id", None)))
+            return compile_original(contract, inv, *rest, **kwargs)
+
+        # Every module that imported a function by name holds its own reference to it.
+        replace = {id(build_original): (build_original, build_contract),
+                   id(compile_original): (compile_original, compile_invariant)}
         for module in list(sys.modules.values()):
             namespace = getattr(module, "__dict__", None)
             if not isinstance(namespace, dict):
                 continue
             for name, value in list(namespace.items()):
-                if value is original:
-                    namespace[name] = build_contract
-                    self._patched.append((namespace, name, original))
+                pair = replace.get(id(value))
+                if pair is not None and value is pair[0]:
+                    namespace[name] = pair[1]
+                    self._patched.append((namespace, name, value))
         self.installed = True
 
     def uninstall(self) -> None:
@@ -154,15 +173,16 @@ def _time_limit(seconds: float) -> Iterator[None]:
 class Mutator:
     """The plugin's mutation machinery for one session: watches the baseline run, then runs the plan.
 
-    While the session's own tests run, every contract each test builds in this process is noted
-    (the project's caches cleared before each test, so a memoised contract is built again): a test
-    that built no contract C there cannot see C's mutants either, and is not run against them.
+    While the session's own tests run, every invariant each test compiles in this process is noted
+    (the project's caches cleared before each test, so a memoised contract is built and compiled
+    again): a test that compiled no invariant X there never evaluated X's text, cannot see X's
+    mutants either, and is not run against them.
     """
 
     def __init__(self, rootdir: str, runtest: Callable[[Any], list[Any]] | None = None) -> None:
         self.rootdir = os.path.realpath(rootdir)
         self.switch = MutationSwitch()
-        self.reach: dict[str, set[str]] = {}  # node id -> contract ids it built in its baseline run
+        self.reach: dict[str, set[tuple[str, str]]] = {}  # node id -> (contract, invariant) its baseline compiled
         self._runtest = runtest or _runtestprotocol
         self._caches: list[Any] = []
 
@@ -174,9 +194,10 @@ class Mutator:
     def before_test(self) -> None:
         self._clear()
         self.switch.built.clear()
+        self.switch.compiled.clear()
 
     def after_test(self, nodeid: str) -> None:
-        self.reach[nodeid] = set(self.switch.built)
+        self.reach[nodeid] = set(self.switch.compiled)
 
     def stop(self) -> None:
         self.switch.uninstall()
@@ -216,8 +237,9 @@ class _PlanRun:
     def duration(self, ref: str) -> float:
         return sum(self.results.nodes[i.nodeid].duration for i in self.items.get(ref, ()))
 
-    def reaches(self, ref: str, contract: str) -> bool:
-        return any(contract in self.m.reach.get(i.nodeid, ()) for i in self.items.get(ref, ()))
+    def reaches(self, ref: str, mutant: Mutant) -> bool:
+        key = (mutant.contract, mutant.invariant)
+        return any(key in self.m.reach.get(i.nodeid, ()) for i in self.items.get(ref, ()))
 
     def _run(self, ref: str, mutant: Mutant) -> str:
         started = time.monotonic()
@@ -295,8 +317,8 @@ class _PlanRun:
         if owners <= killed or not self.passed(ref):
             verdicts.setdefault(ref, "not_run")
             return
-        if not self.reaches(ref, mutant.contract):
-            verdicts[ref] = "unreached"  # it never built this contract here: the mutant cannot reach it
+        if not self.reaches(ref, mutant):
+            verdicts[ref] = "unreached"  # it never compiled this invariant here: the mutant cannot reach it
             return
         verdict = self._run(ref, mutant)
         if verdict == "killed":

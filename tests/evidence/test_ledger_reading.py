@@ -188,3 +188,17 @@ def test_a_runtime_violation_shows_in_pv_status_and_fails_pv_verify(evproject) -
     assert "error[PV641]: runtime evidence: run r1 violated INV-DEMO-001 1 time" in verify.stdout
     page = evproject.pv("report", "out/evidence.json", "--html", "-").stdout
     assert "Not ready: a training run violated 1 ship-blocking invariant" in page
+
+
+def test_an_overlong_line_is_skipped_without_reading_it_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    from pvcontracts.evidence import ledger
+
+    monkeypatch.setattr(ledger, "MAX_LINE_BYTES", 1000)
+    path = tmp_path / "ledger.jsonl"
+    path.write_text("\n".join([CLEAN[0], '{"kind": "counts", "pad": "' + "x" * 5000 + '"}', *CLEAN[1:]]) + "\n")
+    record, found = ledger_evidence(path, tmp_path, _contracts())
+    assert [(d.code, d.line) for d in found] == [("PV645", 2)] and "longer than 1000 bytes" in found[0].message
+    assert record["digest"] == hashlib.sha256(path.read_bytes()).hexdigest()  # every byte digested all the same
+    assert record["runs"][0]["complete"] is True

@@ -22,6 +22,7 @@ every line is accounted for:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -48,26 +49,56 @@ class Problem:
         return {"line": self.line, "code": self.code, "message": self.message}
 
 
+KEEP_VIOLATIONS = 100  # violation records kept per run; the counts of them are always complete
+
+
 @dataclass
 class Segment:
+    """One ``run_start`` and what followed it: a run killed and resumed has several."""
+
     start: dict[str, Any]
     line: int
-    records: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
-
-    @property
-    def ended(self) -> bool:
-        return any(r.get("kind") == "run_end" for _, r in self.records)
+    ended: bool = False
 
 
 @dataclass
 class Run:
-    """One run: its id (None for a ledger older than run ids) and its segments in file order."""
+    """One run, its segments in file order, and what its records add up to (a ledger can be large:
+    only the last counts, per-invariant totals and the first violations are kept)."""
 
     run_id: str | None
     segments: list[Segment] = field(default_factory=list)
+    last_counts: dict[str, Any] | None = None
+    enforced: dict[str, tuple[bool | None, str | None]] = field(default_factory=dict)
+    violations_by_invariant: dict[str, int] = field(default_factory=dict)
+    violations: list[dict[str, Any]] = field(default_factory=list)
 
-    def records(self, kind: str) -> list[tuple[int, dict[str, Any]]]:
-        return [(n, r) for s in self.segments for n, r in s.records if r.get("kind") == kind]
+    @property
+    def violation_count(self) -> int:
+        return sum(self.violations_by_invariant.values())
+
+    def add(self, record: dict[str, Any]) -> None:
+        kind = record["kind"]
+        if kind == "run_end":
+            self.segments[-1].ended = True
+        elif kind == "violation":
+            ident = record["invariant"]
+            self.violations_by_invariant[ident] = self.violations_by_invariant.get(ident, 0) + 1
+            if len(self.violations) < KEEP_VIOLATIONS:
+                self.violations.append(record)
+        elif kind == "counts":
+            self.last_counts = record["invariants"]
+            for ident, entry in record["invariants"].items():
+                flag = entry.get("enforced")
+                if self.enforced.get(ident, (None, None))[0] is True:
+                    continue  # enforced once is enforced
+                if flag is True:
+                    self.enforced[ident] = (True, None)
+                elif flag is False:
+                    reason = entry.get("reason")
+                    self.enforced[ident] = (False, reason if isinstance(reason, str) else None)
+                else:
+                    self.enforced.setdefault(ident, (None, None))
 
 
 class LedgerUnreadable(Exception):
@@ -126,77 +157,107 @@ def malformed(record: dict[str, Any]) -> str | None:
     return None
 
 
-def _lines(path: Path) -> list[bytes]:
+def _open(path: Path) -> Any:
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     try:
         fd = os.open(path, flags)  # O_NONBLOCK: a FIFO without a writer must not hang the reader
     except OSError as exc:
         raise LedgerUnreadable(exc.strerror or str(exc)) from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise LedgerUnreadable("not a regular file")
-        with os.fdopen(os.dup(fd), "rb") as fh:
-            return fh.read().split(b"\n")
-    finally:
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
+        raise LedgerUnreadable("not a regular file")
+    return os.fdopen(fd, "rb")
 
 
-def read(path: Path) -> tuple[list[Run], list[Problem], bytes]:
-    """The runs of a ledger, the problems met reading it, and its bytes (for the digest)."""
-    chunks = _lines(path)
-    raw = b"\n".join(chunks)
-    problems: list[Problem] = []
-    parsed: list[tuple[int, dict[str, Any] | None, str | None]] = []  # (line, record or None, why not)
-    last = len(chunks) - 1
-    for number, chunk in enumerate(chunks, 1):
-        if number - 1 == last and not chunk:
-            break  # the final newline
-        torn_tail = number - 1 == last  # no newline after it: cut off mid-write
-        if not chunk.strip():
-            continue  # an empty line holds no record to lose
-        record, why = _parse(chunk)
-        if record is None and torn_tail:
-            problems.append(Problem(number, "PV646", "the last line was cut off mid-write (the writer was killed); "
-                                    "it is skipped", "note"))
+def _lines(fh: Any, digest: Any) -> Any:
+    """(line, bytes without the newline, whether it had one), reading at most MAX_LINE_BYTES of a line."""
+    number = 0
+    while True:
+        raw = fh.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        digest.update(raw)
+        number += 1
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):  # skip the rest of an overlong line, digesting it
+                raw = fh.readline(1 << 20)
+                digest.update(raw)
+            yield number, None, True
             continue
-        parsed.append((number, record, why))
-    runs: list[Run] = []
-    by_id: dict[str, Run] = {}
-    current: Run | None = None
-    for index, (number, record, why) in enumerate(parsed):
-        if record is None:
-            following = next((r for _, r, _ in parsed[index + 1:] if r is not None), None)
-            if (why == "unparseable" and following is not None and following.get("kind") == "run_start"
-                    and following.get("resumed") is True):
-                problems.append(Problem(number, "PV646", "a line cut off mid-write by a killed run, before the "
-                                        "run_start that resumed it; it is skipped", "note"))
-            else:
-                problems.append(Problem(number, "PV645", f"line {number}: {why or 'malformed'}"))
-            continue
+        yield number, raw.rstrip(b"\n"), raw.endswith(b"\n")
+
+
+class _Reader:
+    """Groups records into runs as they stream past."""
+
+    def __init__(self) -> None:
+        self.runs: list[Run] = []
+        self.by_id: dict[str, Run] = {}
+        self.current: Run | None = None
+        self.problems: list[Problem] = []
+
+    def record(self, number: int, record: dict[str, Any]) -> None:
         problem = malformed(record)
         if problem is not None:
             unknown = problem.startswith("an unknown kind")
-            problems.append(Problem(number, "PV645", f"line {number}: {problem}", "note" if unknown else "error"))
-            continue
+            self.problems.append(Problem(number, "PV645", f"line {number}: {problem}", "note" if unknown else "error"))
+            return
         run_id = record.get("run")
         if record["kind"] == "run_start":
             if run_id is None:
-                current = Run(None)
-                runs.append(current)
+                self.current = Run(None)
+                self.runs.append(self.current)
             else:
-                current = by_id.get(run_id)
-                if current is None:
-                    current = by_id[run_id] = Run(run_id)
-                    runs.append(current)
-            current.segments.append(Segment(record, number))
-            continue
-        target = by_id.get(run_id) if run_id is not None else current
+                self.current = self.by_id.get(run_id)
+                if self.current is None:
+                    self.current = self.by_id[run_id] = Run(run_id)
+                    self.runs.append(self.current)
+            self.current.segments.append(Segment(record, number))
+            return
+        target = self.by_id.get(run_id) if run_id is not None else self.current
         if target is None or not target.segments:
-            problems.append(Problem(number, "PV645", f"line {number}: a {record['kind']} record of no run that "
-                                    "started before it"))
-            continue
-        target.segments[-1].records.append((number, record))
-    return runs, problems, raw
+            self.problems.append(Problem(number, "PV645", f"line {number}: a {record['kind']} record of no run "
+                                         "that started before it"))
+            return
+        target.add(record)
+
+
+def read(path: Path) -> tuple[list[Run], list[Problem], str]:
+    """The runs of a ledger, the problems met reading it, and the SHA-256 of its bytes (hex)."""
+    digest = hashlib.sha256()
+    reader = _Reader()
+    pending: tuple[int, str] | None = None  # an unparseable line: torn before a resume, or malformed
+    with _open(path) as fh:
+        for number, chunk, ended in _lines(fh, digest):
+            if chunk is None:
+                reader.problems.append(Problem(number, "PV645", f"line {number}: longer than {MAX_LINE_BYTES} bytes"))
+                continue
+            if not chunk.strip():
+                continue  # an empty line holds no record to lose
+            record, why = _parse(chunk)
+            if record is None and not ended:
+                reader.problems.append(Problem(number, "PV646", "the last line was cut off mid-write (the writer "
+                                               "was killed); it is skipped", "note"))
+                continue
+            if pending is not None:
+                resumed = record is not None and record.get("kind") == "run_start" and record.get("resumed") is True
+                line, reason = pending
+                reader.problems.append(
+                    Problem(line, "PV646", "a line cut off mid-write by a killed run, before the run_start that "
+                            "resumed it; it is skipped", "note") if resumed
+                    else Problem(line, "PV645", f"line {line}: {reason}"))
+                pending = None
+            if record is None:
+                if why == "unparseable":
+                    pending = (number, why)
+                else:
+                    reader.problems.append(Problem(number, "PV645", f"line {number}: {why}"))
+                continue
+            reader.record(number, record)
+    if pending is not None:
+        reader.problems.append(Problem(pending[0], "PV645", f"line {pending[0]}: {pending[1]}"))
+    reader.problems.sort(key=lambda p: p.line)
+    return reader.runs, reader.problems, digest.hexdigest()
 
 
 def _parse(chunk: bytes) -> tuple[dict[str, Any] | None, str | None]:

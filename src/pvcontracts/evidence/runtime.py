@@ -25,7 +25,6 @@ the ledger, so a violation fails it as it failed ``pv check``.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -44,24 +43,6 @@ def _display(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _enforced(run: Run) -> dict[str, tuple[bool | None, str | None]]:
-    """Per invariant: enforced in any counts record (True), reported not enforced (False), or unknown (None)."""
-    out: dict[str, tuple[bool | None, str | None]] = {}
-    for _, rec in run.records("counts"):
-        for ident, entry in rec["invariants"].items():
-            flag = entry.get("enforced")
-            before = out.get(ident, (None, None))
-            if before[0] is True:
-                continue
-            if flag is True:
-                out[ident] = (True, None)
-            elif flag is False:
-                out[ident] = (False, entry.get("reason") if isinstance(entry.get("reason"), str) else None)
-            else:
-                out.setdefault(ident, (None, None))
-    return out
-
-
 def run_record(run: Run, current: dict[str, str]) -> dict[str, Any]:
     """The evidence's entry for one run."""
     first = run.segments[0].start
@@ -69,18 +50,12 @@ def run_record(run: Run, current: dict[str, str]) -> dict[str, Any]:
     for seg in run.segments:
         for item in seg.start["contracts"]:
             versions.setdefault(item["id"], item["version"])
-    counts = run.records("counts")
-    last = counts[-1][1]["invariants"] if counts else {}
-    enforced = _enforced(run)
+    last = run.last_counts or {}
     invariants = {}
-    for ident in sorted(set(last) | set(enforced)):
+    for ident in sorted(set(last) | set(run.enforced)):
         entry = last.get(ident, {})
-        flag, reason = enforced.get(ident, (None, None))
+        flag, reason = run.enforced.get(ident, (None, None))
         invariants[ident] = {**{k: int(entry.get(k, 0)) for k in COUNT_KEYS}, "enforced": flag, "reason": reason}
-    violations = [r for _, r in run.records("violation")]
-    by_invariant: dict[str, int] = {}
-    for v in violations:
-        by_invariant[v["invariant"]] = by_invariant.get(v["invariant"], 0) + 1
     selected = first.get("invariants")
     return {
         "run": run.run_id,
@@ -92,9 +67,9 @@ def run_record(run: Run, current: dict[str, str]) -> dict[str, Any]:
                       for ident, version in sorted(versions.items())],
         "selected": sorted(selected) if isinstance(selected, list) else None,
         "invariants": invariants,
-        "violation_count": len(violations),
-        "violations_by_invariant": dict(sorted(by_invariant.items())),
-        "violations": [{k: v.get(k) for k in _VIOLATION_KEYS} for v in violations[:MAX_VIOLATIONS_KEPT]],
+        "violation_count": run.violation_count,
+        "violations_by_invariant": dict(sorted(run.violations_by_invariant.items())),
+        "violations": [{k: v.get(k) for k in _VIOLATION_KEYS} for v in run.violations[:MAX_VIOLATIONS_KEPT]],
     }
 
 
@@ -136,7 +111,7 @@ def ledger_evidence(path: Path, root: Path, contracts: list[Contract]) -> tuple[
     """One ledger's record for the evidence file, and the findings it implies."""
     shown = _display(path, root)
     try:
-        runs, problems, raw = read(path)
+        runs, problems, digest = read(path)
     except LedgerUnreadable as exc:
         return None, [make("PV640", shown, 0, 0, f"cannot read ledger: {exc}")]
     findings = [make(p.code, shown, p.line, 1 if p.line else 0, p.message).with_severity(Severity(p.severity))
@@ -156,8 +131,7 @@ def ledger_evidence(path: Path, root: Path, contracts: list[Contract]) -> tuple[
                              "pass the ledger of a run of these contracts, or check the contracts it ran"))
     for rec in records:
         findings.extend(judge_run(rec, blocking, shown, owners))
-    record = {"path": shown, "digest": hashlib.sha256(raw).hexdigest(), "problems": [p.to_json() for p in problems],
-              "runs": records}
+    record = {"path": shown, "digest": digest, "problems": [p.to_json() for p in problems], "runs": records}
     return record, findings
 
 

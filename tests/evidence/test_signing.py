@@ -146,3 +146,38 @@ def test_a_bad_key_is_a_usage_error(evproject, verb, tmp_path: Path) -> None:
 def test_check_refuses_a_bad_signing_key_before_running_anything(evproject, tmp_path: Path) -> None:
     done = evproject.check("--sign", str(tmp_path / "absent.pem"))
     assert done.returncode == 2 and "cannot read key" in done.stderr and "running" not in done.stderr
+
+
+def test_the_statement_names_the_clean_commit_and_its_predicate_type_is_the_schema(evproject, evidence_schema) -> None:
+    import os
+    import subprocess
+
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=evproject.root, env=env, check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    evproject.write(".gitignore", "out/\n__pycache__/\n.hypothesis/\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-q", "-m", "contracts and tests")
+    head = git("rev-parse", "HEAD")
+    assert evproject.check("--in-toto").returncode == 0
+    statement = evproject.evidence()
+    assert statement["predicateType"] == evidence_schema["$id"]
+    assert {"name": "git+commit", "digest": {"gitCommit": head}} in statement["subject"]
+    assert statement["predicate"]["source"]["git"] == {"commit": head, "dirty": False}
+    assert evproject.pv("verify", "out/evidence.json").returncode == 0
+    # a statement that claims another commit than its predicate says is inconsistent
+    statement["subject"][-1]["digest"]["gitCommit"] = "0" * 40
+    evproject.write("out/evidence.json", json.dumps(statement))
+    done = evproject.pv("verify", "out/evidence.json")
+    assert done.returncode == 1 and "in-toto subjects do not match the contracts and commit" in done.stdout
+    # evidence taken from a dirty tree names no commit: it is not evidence for the commit
+    evproject.write("tests/untracked_helper.py", "X = 1\n")
+    assert evproject.check("--in-toto").returncode == 0
+    statement = evproject.evidence()
+    assert statement["predicate"]["source"]["git"]["dirty"] is True
+    assert not any(s["name"] == "git+commit" for s in statement["subject"])

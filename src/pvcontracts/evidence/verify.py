@@ -329,14 +329,12 @@ def _signature(unwrapped: Any, key: Path | None, report: VerifyReport) -> str | 
             report.signature = SignatureState("unchecked", f"signed by {shown}; not checked (pass --key)",
                                               signers=signers)
         return None
-    from pvcontracts.evidence.signing import SigningError, load_public_key, verify_envelope
+    from pvcontracts.evidence.signing import SigningError, key_id, load_public_key, verify_envelope
 
     try:
         public = load_public_key(key)
     except SigningError as exc:
         return str(exc)
-    from pvcontracts.evidence.signing import key_id
-
     kid = key_id(public)
     if envelope is None or not envelope.signatures:
         report.signature = SignatureState("unsigned", "the evidence carries no signature", kid, signers)
@@ -376,17 +374,17 @@ def verify_file(path: Path, root: Path, key: Path | None = None) -> VerifyReport
         report.error = problem
         return report
     display = str(path)
-    problems = _schema_errors(doc)
-    if problems:
-        report.diagnostics.append(make("PV631", display, 0, 0, "the evidence does not match its schema: "
-                                       + "; ".join(problems)))
-        return report
     if report.signature.state == "invalid":
         report.diagnostics.append(make("PV634", display, 0, 0, f"the signature does not verify: "
                                        f"{report.signature.detail}", "do not use this evidence; take it again"))
     elif key is not None and report.signature.state == "unsigned":
         report.diagnostics.append(make("PV635", display, 0, 0, "--key was given, but the evidence is not signed",
                                        "sign it with pv sign (or pv check --sign)"))
+    problems = _schema_errors(doc)
+    if problems:
+        report.diagnostics.append(make("PV631", display, 0, 0, "the evidence does not match its schema: "
+                                       + "; ".join(problems)))
+        return report
     whole = _document_reasons(doc, unwrapped)
     report.evidence_git = (doc.get("source") or {}).get("git")
     report.current_git = git_state(root)
@@ -403,7 +401,6 @@ def verify_file(path: Path, root: Path, key: Path | None = None) -> VerifyReport
     for crec in doc["contracts"]:
         for g in crec["gates"]:
             verdict = GateVerdict(crec["id"], crec["version"], g["id"], "valid", g["status"])
-            refused = []
             for p in _paths_named(crec, g):
                 try:
                     check_form(p)

@@ -111,7 +111,8 @@ def vacuous(record: dict[str, Any] | None) -> bool:
 
 def vacuous_reason(record: dict[str, Any]) -> str:
     o = record["outcomes"]
-    parts = [f"its tests pass against all {record['mutants']} mutants of its invariants"]
+    n = record["mutants"]
+    parts = [f"its tests pass against {'the one mutant' if n == 1 else f'all {n} mutants'} of its invariants"]
     if o.get("unreached"):
         parts.append(f"{o['unreached']} never reached: no test loaded the mutated contract in the session's process")
     if o.get("not_run"):

@@ -159,7 +159,7 @@ def test_a_gate_no_run_enforced_does_not_look_covered(tmp_path: Path) -> None:
     record, _ = ledger_evidence(path, tmp_path, _contracts())
     [note] = unenforced([record], _contracts())
     assert (note.code, note.severity.value) == ("PV649", "note")
-    assert "GATE-DEMO-001: no run in the given ledgers enforced INV-DEMO-001" in note.message
+    assert "GATE-DEMO-001: no run in the given ledgers enforced INV-DEMO-001: its runtime evidence is absent" in note.message
     path.write_text("\n".join(CLEAN) + "\n")
     record, _ = ledger_evidence(path, tmp_path, _contracts())
     assert unenforced([record], _contracts()) == []
@@ -202,3 +202,11 @@ def test_an_overlong_line_is_skipped_without_reading_it_whole(tmp_path: Path, mo
     assert [(d.code, d.line) for d in found] == [("PV645", 2)] and "longer than 1000 bytes" in found[0].message
     assert record["digest"] == hashlib.sha256(path.read_bytes()).hexdigest()  # every byte digested all the same
     assert record["runs"][0]["complete"] is True
+
+
+def test_a_ledger_that_cannot_say_what_was_enforced_is_named_apart(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.jsonl"
+    path.write_text("\n".join([_j(_start(None)), _j(_counts(None, enforced=None)), _j(_end(None))]) + "\n")
+    record, _ = ledger_evidence(path, tmp_path, _contracts())
+    [note] = unenforced([record], _contracts())
+    assert "the ledgers cannot say whether INV-DEMO-001 was enforced (they predate the enforced flag)" in note.message

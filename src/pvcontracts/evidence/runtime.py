@@ -136,9 +136,20 @@ def ledger_evidence(path: Path, root: Path, contracts: list[Contract]) -> tuple[
 
 
 def unenforced(records: list[dict[str, Any]], contracts: list[Contract]) -> list[Diagnostic]:
-    """PV649 per ship-blocking gate with an invariant that no run in the given ledgers enforced."""
-    enforced = {i for rec in records for run in rec["runs"] for i, e in run["invariants"].items()
-                if e.get("enforced") is True}
+    """PV649 per ship-blocking gate with an invariant that no run in the given ledgers enforced.
+
+    An invariant a ledger cannot speak for (written before runs recorded ``enforced``) is not
+    counted as enforced either: it is named apart, as unknown.
+    """
+    enforced: set[str] = set()
+    unknown: set[str] = set()
+    for rec in records:
+        for run in rec["runs"]:
+            for ident, entry in run["invariants"].items():
+                if entry.get("enforced") is True:
+                    enforced.add(ident)
+                elif entry.get("enforced") is None:
+                    unknown.add(ident)
     out = []
     for c in contracts:
         if c.status != "active":
@@ -147,9 +158,18 @@ def unenforced(records: list[dict[str, Any]], contracts: list[Contract]) -> list
             if not g.ship_blocking:
                 continue
             missing = [i for i in g.invariants if i not in enforced]
-            if missing:
-                out.append(c.diag("PV649", g.path, f"{g.id}: no run in the given ledgers enforced "
-                                  f"{', '.join(missing)}; its runtime evidence is absent, not clean", None))
+            if not missing:
+                continue
+            told = [i for i in missing if i not in unknown]
+            silent = [i for i in missing if i in unknown]
+            parts = []
+            if told:
+                parts.append(f"no run in the given ledgers enforced {', '.join(told)}")
+            if silent:
+                parts.append(f"the ledgers cannot say whether {', '.join(silent)} "
+                             f"{'was' if len(silent) == 1 else 'were'} enforced (they predate the enforced flag)")
+            out.append(c.diag("PV649", g.path, f"{g.id}: " + "; ".join(parts) + ": its runtime evidence is absent, "
+                              "not clean", None))
     return out
 
 

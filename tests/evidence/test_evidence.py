@@ -33,7 +33,8 @@ def test_content_digest_ignores_only_itself_and_key_order() -> None:
 def test_serialisation_is_sorted_indented_utf8_and_writes_non_finite_numbers_as_strings() -> None:
     assert dumps({"b": "é", "a": 1}) == '{\n  "a": 1,\n  "b": "é"\n}\n'
     # JSON has no NaN or infinity; a contract param may still hold one: written as the ledger writes it
-    assert json.loads(dumps({"x": [float("nan"), float("inf"), -float("inf"), 1.5]})) == {"x": ["nan", "inf", "-inf", 1.5]}
+    written = dumps({"x": [float("nan"), float("inf"), -float("inf"), 1.5]})
+    assert json.loads(written) == {"x": ["nan", "inf", "-inf", 1.5]}
     doc = {"a": float("inf")}
     assert content_digest(doc) == content_digest(json.loads(dumps(doc)))  # digested as written
 

@@ -227,4 +227,5 @@ def test_a_changed_helper_module_or_conftest_makes_the_gate_stale(evproject) -> 
     assert "stale: tests/demo_helper.py (imported by its tests) changed" in done.stdout
     evproject.write("tests/demo_helper.py", "A_LOSS = 1.0\n")
     evproject.write("tests/conftest.py", "import pytest\n\n\n@pytest.fixture\ndef limit():\n    return -3\n")
-    assert "stale: tests/conftest.py (imported by its tests) changed" in evproject.pv("verify", "out/evidence.json").stdout
+    done = evproject.pv("verify", "out/evidence.json")
+    assert "stale: tests/conftest.py (imported by its tests) changed" in done.stdout

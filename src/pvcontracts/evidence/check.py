@@ -70,7 +70,8 @@ def _status_diagnostics(contracts: list[dict[str, Any]], binding: Any, kind: str
             gates = {g.id: g for g in contract.gates}
             for g in crec["gates"]:
                 if g["status"] == "discharged":
-                    out.extend(_graded(d, g["blocking"], contract.status) for d in _survivors(contract, gates[g["id"]], g))
+                    survivors = _survivors(contract, gates[g["id"]], g)
+                    out.extend(_graded(d, g["blocking"], contract.status) for d in survivors)
                     continue
                 d = contract.diag(STATUS_CODES[g["status"]], gates[g["id"]].path,
                                   f"{g['id']} is {g['status']}: {g['reason']}", _gate_hint(g))

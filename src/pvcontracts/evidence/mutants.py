@@ -65,12 +65,6 @@ class Mutant:
             return self.field[0]
         return "let " + self.field[1] + (f" ({self.field[2]})" if len(self.field) > 2 else "")
 
-    @property
-    def description(self) -> str:
-        if isinstance(self.mutated, dict):
-            return f"{self.where}: regimes swapped ({', '.join(f'{k}: {v}' for k, v in self.mutated.items())})"
-        return f"{self.where}: {self.original} -> {self.mutated}"
-
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "contract": self.contract, "invariant": self.invariant, "field": list(self.field),
                 "operator": self.operator, "original": self.original, "mutated": self.mutated}
@@ -79,7 +73,8 @@ class Mutant:
     def from_json(cls, data: dict[str, Any]) -> "Mutant":
         mutated = data["mutated"]
         return cls(str(data["id"]), str(data["contract"]), str(data["invariant"]), tuple(data["field"]),
-                   str(data["operator"]), str(data["original"]), dict(mutated) if isinstance(mutated, dict) else str(mutated))
+                   str(data["operator"]), str(data["original"]),
+                   dict(mutated) if isinstance(mutated, dict) else str(mutated))
 
 
 def identity(contract: str, invariant: str) -> Mutant:
@@ -132,7 +127,8 @@ def _variants(text: str) -> Iterator[tuple[str, str]]:
 
     for node in nodes:
         if isinstance(node, ast.Compare):
-            strings = any(isinstance(x, ast.Constant) and isinstance(x.value, str) for x in [node.left, *node.comparators])
+            operands = [node.left, *node.comparators]
+            strings = any(isinstance(x, ast.Constant) and isinstance(x.value, str) for x in operands)
             for k, op in enumerate(node.ops):
                 flipped = _FLIP.get(type(op))
                 if flipped is not None:

@@ -48,10 +48,9 @@ from typing import Any, Callable, Iterator
 from pvcontracts.evidence.mutants import Mutant, apply, identity
 from pvcontracts.evidence.results import nodeid_keys
 
-PLAN_FORMAT = 1
 MIN_TIMEOUT_S = 10.0
-TIMEOUT_FACTOR = 20.0
-MUTANT_EXAMPLES = 20  # Hypothesis examples per test against a mutant (at most the test's own budget)  # a mutant may make a test slower (a loop runs to its budget), not hang it
+TIMEOUT_FACTOR = 20.0  # a mutant may make a test slower (a loop runs to its budget), not hang it
+MUTANT_EXAMPLES = 20  # Hypothesis examples per test against a mutant first (at most the test's own budget)
 
 
 class MutantTimeout(BaseException):
@@ -72,7 +71,6 @@ class MutationSwitch:
         self.built: set[str] = set()  # ids of the contracts built since the last reset
         self.compiled: set[tuple[str, str]] = set()  # (contract, invariant) compiled since the last reset
         self._patched: list[tuple[dict[str, Any], str, Any]] = []
-        self.installed = False
 
     def install(self) -> None:
         from pvcontracts.contract import compiled, model
@@ -109,14 +107,12 @@ class MutationSwitch:
                 if pair is not None and value is pair[0]:
                     namespace[name] = pair[1]
                     self._patched.append((namespace, name, value))
-        self.installed = True
 
     def uninstall(self) -> None:
         for namespace, name, original in reversed(self._patched):
             namespace[name] = original
         self._patched.clear()
         self.active = None
-        self.installed = False
 
 
 def _is_project_module(module: Any, rootdir: str) -> bool:

@@ -57,10 +57,6 @@ def build_plan(binding: Any, per_invariant: int = DEFAULT_PER_INVARIANT) -> dict
     return {"format": PLAN_FORMAT, "per_invariant": per_invariant, "mutants": jobs}
 
 
-def plan_mutants(plan: dict[str, Any]) -> dict[str, Mutant]:
-    return {job["mutant"]["id"]: Mutant.from_json(job["mutant"]) for job in plan["mutants"]}
-
-
 def _outcome(verdicts: dict[str, str], refs: list[str]) -> tuple[str, str | None]:
     mine = {r: verdicts.get(r, "not_run") for r in refs}
     killer = next((r for r in refs if mine[r] == "killed"), None)
@@ -102,11 +98,6 @@ def summarise_record(results: list[dict[str, Any]]) -> dict[str, Any]:
             "score": round(killed / len(results), 4) if results else None,
             "outcomes": {o: sum(1 for r in results if r["outcome"] == o) for o in OUTCOMES},
             "invariants": dict(sorted(invariants.items())), "results": results}
-
-
-def vacuous(record: dict[str, Any] | None) -> bool:
-    """A gate whose tests kill none of its mutants (a record with no mutants is not evidence of that)."""
-    return record is not None and record["mutants"] > 0 and record["killed"] == 0
 
 
 def vacuous_reason(record: dict[str, Any]) -> str:

@@ -100,14 +100,16 @@ def judge_run(rec: dict[str, Any], blocking: set[str], shown: str, owners: dict[
                      else f"epoch {example.get('epoch')}")
             out.append(make("PV641", shown, 0, 0, f"runtime evidence: {name} violated {ident} {n} time"
                             f"{'s' if n != 1 else ''} (first at {example.get('boundary')}, {where}: "
-                            f"{example.get('message', '')})", f"covered by a ship-blocking gate of {owners.get(ident, '?')}"))
+                            f"{example.get('message', '')})",
+                            f"covered by a ship-blocking gate of {owners.get(ident, '?')}"))
         else:
             out.append(make("PV644", shown, 0, 0, f"runtime evidence: {name} violated {ident} {n} time"
                             f"{'s' if n != 1 else ''}"))
     return out
 
 
-def ledger_evidence(path: Path, root: Path, contracts: list[Contract]) -> tuple[dict[str, Any] | None, list[Diagnostic]]:
+def ledger_evidence(path: Path, root: Path,
+                    contracts: list[Contract]) -> tuple[dict[str, Any] | None, list[Diagnostic]]:
     """One ledger's record for the evidence file, and the findings it implies."""
     shown = _display(path, root)
     try:

@@ -16,7 +16,8 @@ incomplete. A gate is then
 * **discharged** only when every one of them exists, ran and passed, and
   (when mutation checking ran) they killed at least one mutant.
 
-So a gate with no evidence, or with evidence that could not have failed, is never discharged. ``pv verify`` runs the same
+So a gate with no evidence, or with evidence that could not have failed, is never discharged.
+``pv verify`` runs the same
 functions over the recorded outcomes: a status that does not follow from
 them is tampering.
 """

@@ -27,6 +27,7 @@ SYMBOL = {"discharged": "\u2713", "passed": "\u2713", "valid": "\u2713", "failed
 
 
 DASH = "\u2014"
+FORM_WORDS = {"dsse": " (a DSSE envelope around an in-toto Statement)", "in-toto": " (an in-toto Statement)"}
 
 
 def _e(value: Any) -> str:
@@ -260,7 +261,8 @@ def _mutation(g: GateView) -> str:
         by = f"<br><span class=help>by <code>{_e(r['killed_by'])}</code></span>" if r.get("killed_by") else ""
         rows.append(f"<tr><td><code>{_e(r['id'])}</code></td><td>{_e(r['operator'])}<br>"
                     f'<span class="help">{_e(r["where"])}</span></td><td><code>{_e(r["from"])}</code> \u2192 '
-                    f"<code>{_e(to)}</code></td><td>{badge(r['outcome'], r['outcome'].replace('_', ' '))}{by}</td></tr>")
+                    f"<code>{_e(to)}</code></td>"
+                    f"<td>{badge(r['outcome'], r['outcome'].replace('_', ' '))}{by}</td></tr>")
     return (f"<h4>Mutation check ({m['killed']} of {_plural(m['mutants'], 'mutant')} killed)</h4>"
             '<p class="help">Each mutant is the contract text made wrong in one place; a test kills it by failing '
             "against it. Tests that kill no mutant do not test the text. Per invariant: " + per + ".</p>"
@@ -452,8 +454,7 @@ def _provenance(view: ReportView) -> str:
     how = ("pv ran the bound tests in one pytest session" if run.get("mode") == "session"
            else "read results a CI job produced (nothing was run)")
     rows: list[tuple[str, str]] = [
-        ("Evidence file", f"<code>{_e(view.source)}</code>" + {"dsse": " (a DSSE envelope around an in-toto Statement)",
-                                                                "in-toto": " (an in-toto Statement)"}.get(view.form, "")),
+        ("Evidence file", f"<code>{_e(view.source)}</code>" + FORM_WORDS.get(view.form, "")),
         ("Signature", _e(view.signature.detail if view.signature is not None else SIGNATURE_MEANING["none"])),
         ("Content digest", f'<span class="digest">{_e(view.content_digest)}</span>'),
         ("Taken", _e(view.created_at or "not recorded (reproducible evidence)")),

@@ -147,7 +147,8 @@ class RuntimeNote:
     def text(self) -> str:
         run = f"run {self.run[:12]}" if self.run else "a run"
         if self.violated:
-            return f"{self.invariant} violated {self.violated} time{'s' if self.violated != 1 else ''} in {run} ({self.ledger})"
+            times = f"{self.violated} time{'s' if self.violated != 1 else ''}"
+            return f"{self.invariant} violated {times} in {run} ({self.ledger})"
         if self.enforced is True:
             return f"{self.invariant} held in {run} ({self.ledger})"
         if self.enforced is False:

@@ -207,8 +207,10 @@ def _document_reasons(doc: dict[str, Any], unwrapped: Any) -> list[str]:
                     reasons.append(f"{g['id']} is {g['status']} but the findings have no {code} for it")
     statement = unwrapped.statement
     if statement is not None:
-        subjects = sorted((s.get("name"), tuple(sorted((s.get("digest") or {}).items())))
-                          for s in statement.get("subject") or () if isinstance(s, dict))
+        subject = statement.get("subject")
+        subjects = sorted((str(s.get("name")), tuple(sorted((str(k), str(v)) for k, v in s["digest"].items())))
+                          for s in (subject if isinstance(subject, list) else ())
+                          if isinstance(s, dict) and isinstance(s.get("digest"), dict))
         expected = sorted((s["name"], tuple(sorted(s["digest"].items()))) for s in statement_subjects(doc))
         if subjects != expected:
             reasons.append("the in-toto subjects do not match the contracts and commit in the predicate")

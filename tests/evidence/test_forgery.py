@@ -229,3 +229,23 @@ def test_a_changed_helper_module_or_conftest_makes_the_gate_stale(evproject) -> 
     evproject.write("tests/conftest.py", "import pytest\n\n\n@pytest.fixture\ndef limit():\n    return -3\n")
     done = evproject.pv("verify", "out/evidence.json")
     assert "stale: tests/conftest.py (imported by its tests) changed" in done.stdout
+
+
+@pytest.mark.parametrize("reseal", [True, False], ids=["resealed", "as-is"])
+def test_evidence_with_its_contracts_removed_is_not_valid(copy, reseal: bool) -> None:
+    def empty(doc):
+        doc["contracts"] = []
+        doc["summary"] = summarise(doc["contracts"], doc["findings"], doc["kind"])
+
+    _forge(copy, empty, reseal=reseal)
+    done = copy.pv("verify", "out/evidence.json")
+    assert done.returncode == 1
+    assert "error[PV631]: the evidence is inconsistent: " in done.stdout
+    assert ("it records no gate at all" if reseal else "does not match its content_digest") in done.stdout
+
+
+def test_evidence_without_gates_is_not_rendered_as_ready(copy) -> None:
+    _forge(copy, lambda d: (d.update(contracts=[]), d.update(summary=summarise([], d["findings"], d["kind"]))))
+    done = copy.pv("report", "out/evidence.json", "--html", "-")
+    assert done.returncode == 1 and "Ready" not in done.stdout
+    assert "records no gate: it is not what pv check wrote" in done.stderr

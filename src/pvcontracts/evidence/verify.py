@@ -426,6 +426,11 @@ def verify_file(path: Path, root: Path, key: Path | None = None) -> VerifyReport
                     report.diagnostics.append(contract.diag(
                         "PV632", gate.path, f"{gate.id} has no record in {display}",
                         "run pv check again: the evidence predates this gate"))
+    if not report.verdicts:
+        # pv check never writes evidence without a gate: with no gate to carry a verdict, the file itself does
+        why = "; ".join(whole) if whole else "it records no gate at all"
+        report.diagnostics.append(make("PV631", display, 0, 0, f"the evidence is inconsistent: {why}",
+                                       "the evidence was edited or damaged; take it again with pv check"))
     for p, why in sorted(tree.refused.items()):
         report.diagnostics.append(make("PV633", display, 0, 0, f"the evidence names {p}, which it may not: {why}",
                                        "evidence names only regular files inside the repository"))

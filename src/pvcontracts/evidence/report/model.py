@@ -420,8 +420,11 @@ def load_view(path: Path, root: Path, *, source: str | None = None, key: Path | 
     if report.error is not None:
         return Loaded(error=report.error, usage=True)
     if not report.verdicts and any(d.code == "PV631" for d in report.diagnostics):
-        # verify_file stops at a schema mismatch before judging any gate: nothing safe to render
-        return Loaded(error=f"{path} does not match the evidence schema", diagnostics=list(report.diagnostics))
+        # verify_file stops at a schema mismatch before judging any gate, and evidence without a gate is not
+        # what pv check writes: nothing safe to render
+        schema = any(d.message.startswith("the evidence does not match its schema") for d in report.diagnostics)
+        why = "does not match the evidence schema" if schema else "records no gate: it is not what pv check wrote"
+        return Loaded(error=f"{path} {why}", diagnostics=list(report.diagnostics))
     try:
         unwrapped = load_bytes(read_file(Path(path)))
     except (Refused, Gone, NotEvidence) as exc:  # replaced or removed between the two reads

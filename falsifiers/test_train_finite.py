@@ -59,6 +59,8 @@ class History:
 def test_non_finite_loss_is_never_accepted(loss: float, step: int) -> None:
     result = invariant("INV-TRAIN-001").evaluate({"loss": loss, "step": step, "epoch": 0})
     assert result.applicable and result.holds is False
+    validation = invariant("INV-TRAIN-003").evaluate({"val_loss": loss, "epoch": step})  # the same at epoch end
+    assert validation.applicable and validation.holds is False
 
 
 @pytest.mark.discharges(gate="GATE-TRAIN-001")
@@ -66,6 +68,7 @@ def test_non_finite_loss_is_never_accepted(loss: float, step: int) -> None:
 @given(loss=finite)
 def test_finite_loss_is_always_accepted(loss: float) -> None:
     assert invariant("INV-TRAIN-001").evaluate({"loss": loss}).holds is True
+    assert invariant("INV-TRAIN-003").evaluate({"val_loss": loss}).holds is True
 
 
 @pytest.mark.discharges(gate="GATE-TRAIN-001")

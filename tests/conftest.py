@@ -48,6 +48,21 @@ class Project:
         return validate_paths(targets, ValidateOptions(root=self.root, **options))  # type: ignore[arg-type]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _user_cache(tmp_path_factory: pytest.TempPathFactory):
+    """pv keeps its validate cache in the user's cache directory: the suite's runs (and the `pv` processes
+    they start, which inherit the variable) use a scratch one instead of the real home's."""
+    import os
+
+    before = os.environ.get("PV_CACHE_DIR")
+    os.environ["PV_CACHE_DIR"] = str(tmp_path_factory.mktemp("user-cache"))
+    yield
+    if before is None:
+        os.environ.pop("PV_CACHE_DIR", None)
+    else:
+        os.environ["PV_CACHE_DIR"] = before
+
+
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     root = tmp_path / "repo"

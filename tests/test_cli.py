@@ -437,3 +437,29 @@ def test_pre_commit_hook_entry_runs_pv_validate(tmp_path: Path, contracts: dict[
     proc = subprocess.run([*PV, *argv[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert proc.returncode == expected, proc.stdout + proc.stderr
     assert proc.stdout.splitlines()[-1].startswith("pv validate: 1 contracts")
+
+
+# ---------------------------------------------------------------- evidence verbs: signing and verify (issue 11)
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["sign", "out/evidence.json"], "the following arguments are required: --key"),
+    (["check", "--mutants", "0"], "must be positive"),
+    (["verify"], "the following arguments are required: evidence"),
+])
+def test_evidence_verbs_bad_usage_exits_2(tmp_path: Path, args: list[str], expected: str) -> None:
+    make_project(tmp_path)
+    proc = pv(*args, cwd=tmp_path)
+    assert proc.returncode == 2 and expected in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_verifying_unsigned_evidence_never_imports_cryptography_or_torch(tmp_path: Path) -> None:
+    from pvcontracts.evidence.evidence import write_evidence
+
+    make_project(tmp_path)
+    write_evidence(tmp_path / "e.json", {"schema_version": 1})  # older evidence: refused before anything
+    probe = ("import io, sys\nfrom pvcontracts.cli import run\nerr = io.StringIO()\n"
+             "rc = run(['verify', 'e.json'], io.StringIO(), err)\n"
+             "print(rc, sorted(m for m in ('cryptography', 'torch') if m in sys.modules), err.getvalue().strip())\n")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.stdout.startswith("2 [] pv verify: e.json is evidence version 1, written by an older pv-contracts")

@@ -71,7 +71,9 @@ def _build_parser(stdout: TextIO, stderr: TextIO) -> _Parser:
     v.add_argument("--against", metavar="REV", help="demand a version bump for each contract whose meaning changed since git REV")
     v.add_argument("--root", type=Path, help="repository root that test references are relative to (default: nearest .git or pyproject.toml)")
     v.add_argument("--max-bytes", type=_positive_int, default=None, help="largest contract file accepted (default 1 MiB)")
-    v.add_argument("--cache-dir", type=Path, default=None, help="where the warm-run cache lives (default: ROOT/.pv_cache)")
+    v.add_argument("--cache-dir", type=Path, default=None,
+                   help="where the warm-run cache lives (default: a directory per repository in the user's cache, "
+                   "$PV_CACHE_DIR or $XDG_CACHE_HOME/pv-contracts; a cache file git tracks is ignored)")
     v.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     v.add_argument("--jobs", "-j", type=_positive_int, default=None,
                    help="worker processes for a cold run of many contracts (default: one per CPU; 1: none)")
@@ -111,7 +113,17 @@ def _build_parser(stdout: TextIO, stderr: TextIO) -> _Parser:
         e.add_argument("--reproducible", action="store_true",
                        help="omit the timestamp and durations, so the same inputs give byte-identical evidence")
         e.add_argument("--in-toto", action="store_true",
-                       help="wrap the evidence in an in-toto Statement v1 whose subjects are the contract files")
+                       help="wrap the evidence in an in-toto Statement v1 whose subjects are the contract files "
+                       "and the commit")
+        e.add_argument("--sign", type=Path, default=None, metavar="KEY",
+                       help="sign the evidence with a PEM private key (Ed25519 or ECDSA): a DSSE envelope around "
+                       "the in-toto statement")
+        if verb == "check":
+            e.add_argument("--no-mutate", action="store_true",
+                           help="do not run the gates' tests against mutants of their invariants (a gate is then "
+                           "discharged by tests that passed, not by tests shown to fail when the contract is wrong)")
+            e.add_argument("--mutants", type=_positive_int, default=None, metavar="N",
+                           help="mutants per invariant (default 8)")
         e.add_argument("--pytest-arg", action="append", default=[], metavar="ARG",
                        help="pass one more argument to the pytest session; repeatable")
         e.add_argument("--verbose", "-v", action="store_true", help="show the pytest session's output (on stderr)")
@@ -135,6 +147,15 @@ def _build_parser(stdout: TextIO, stderr: TextIO) -> _Parser:
                     help="repository root the evidence's paths are relative to (default: nearest .git or "
                     "pyproject.toml above the evidence file)")
     vf.add_argument("--format", choices=("text", "json"), default="text")
+    vf.add_argument("--key", type=Path, default=None, metavar="PUB",
+                    help="a PEM public key: the evidence must be a DSSE envelope with a signature that verifies "
+                    "with it (checked before anything else)")
+
+    sg = sub.add_parser("sign", help="sign an evidence file: a DSSE envelope around its in-toto statement")
+    sg.add_argument("evidence", type=Path, help="the evidence file (bare, in-toto or an envelope to add a signature to)")
+    sg.add_argument("--key", type=Path, required=True, metavar="KEY", help="PEM private key (Ed25519 or ECDSA)")
+    sg.add_argument("--output", "-o", type=Path, default=None,
+                    help="where to write the envelope, atomically (default: replace the evidence file)")
 
     rp = sub.add_parser("report", help="write the auditor's report of an evidence file: one self-contained HTML page "
                         "and Markdown, with each gate checked against the current tree as pv verify does")
@@ -148,6 +169,8 @@ def _build_parser(stdout: TextIO, stderr: TextIO) -> _Parser:
     rp.add_argument("--root", type=Path, default=None,
                     help="repository root the evidence's paths are relative to (default: nearest .git or "
                     "pyproject.toml above the evidence file)")
+    rp.add_argument("--key", type=Path, default=None, metavar="PUB",
+                    help="check the envelope's signature with this PEM public key, as pv verify --key does")
 
     st = sub.add_parser("status", help="print the gate table of an evidence file: status, ship-blocking, tests "
                         "passed, and whether the evidence still matches the tree")
@@ -161,11 +184,15 @@ def _build_parser(stdout: TextIO, stderr: TextIO) -> _Parser:
     st.add_argument("--root", type=Path, default=None,
                     help="repository root the evidence's paths are relative to (default: nearest .git or "
                     "pyproject.toml above the evidence file)")
+    st.add_argument("--key", type=Path, default=None, metavar="PUB",
+                    help="check the envelope's signature with this PEM public key, as pv verify --key does")
     return parser
 
 
 def _cmd_validate(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from pvcontracts.contract.yamlload import DEFAULT_MAX_BYTES
+    from pvcontracts.diagnostic import sort_diagnostics
+    from pvcontracts.validate.cache import cache_findings, default_cache_dir
     from pvcontracts.validate.engine import ValidateOptions, find_root, validate_paths
     from pvcontracts.validate.render import render_json, render_sarif, render_text
 
@@ -184,11 +211,12 @@ def _cmd_validate(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> i
         stderr.write(f"pv validate: the shipped contracts in {args.paths[0]}; "
                      "their test references are not resolved (the tests live in pv-contracts' repository)\n")
     root = (args.root or find_root(args.paths)).resolve()
-    cache_dir = None if (args.no_cache or args.shipped) else (args.cache_dir or root / ".pv_cache")
+    cache_dir = None if (args.no_cache or args.shipped) else (args.cache_dir or default_cache_dir(root))
     options = ValidateOptions(root=root, strict=args.strict, max_bytes=args.max_bytes or DEFAULT_MAX_BYTES,
                               cache_dir=cache_dir, against=args.against, jobs=args.jobs,
                               resolve_tests=not args.shipped)
     report = validate_paths(list(args.paths), options)
+    report.diagnostics = sort_diagnostics(report.diagnostics + cache_findings(cache_dir))
     counts = report.counts.to_dict()
     if args.format == "json":
         text = render_json(report.diagnostics, counts)
@@ -231,7 +259,8 @@ def _cmd_diff(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
 def _cmd_check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from pvcontracts.evidence.check import CheckOptions, run_check
-    from pvcontracts.evidence.render import check_summary, diagnostic_lines, falsifier_lines, falsify_summary
+    from pvcontracts.evidence.render import (check_summary, diagnostic_lines, falsifier_lines, falsify_summary,
+                                             mutation_lines)
     from pvcontracts.validate.engine import display_path, find_root
 
     if args.seed is not None and args.profile != "thorough":
@@ -246,7 +275,10 @@ def _cmd_check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
                            results=list(args.results), profile=args.profile, seed=args.seed, workers=args.workers,
                            reproducible=args.reproducible, in_toto=args.in_toto, pytest_args=list(args.pytest_arg),
                            stream=stderr if args.verbose else None, progress=stderr,
-                           ledgers=list(getattr(args, "ledger", [])))
+                           ledgers=list(getattr(args, "ledger", [])), sign_key=args.sign,
+                           mutate=not getattr(args, "no_mutate", False))
+    if getattr(args, "mutants", None):
+        options.mutants_per_invariant = args.mutants
     outcome = run_check(options)
     lines = diagnostic_lines(outcome.diagnostics)
     if outcome.evidence is not None:
@@ -254,6 +286,8 @@ def _cmd_check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             lines.extend(falsifier_lines(outcome.evidence))
             lines.append(falsify_summary(outcome.evidence))
         else:
+            if args.verbose:
+                lines.extend(mutation_lines(outcome.evidence))
             lines.append(check_summary(outcome.evidence["summary"]))
         if outcome.output is not None:
             lines.append(f"evidence: {display_path(outcome.output)}")
@@ -269,12 +303,26 @@ def _cmd_verify(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
     from pvcontracts.validate.engine import find_root
 
     root = (args.root or find_root([args.evidence])).resolve()
-    report = verify_file(args.evidence, root)
+    report = verify_file(args.evidence, root, key=args.key)
     if report.error is not None:
         stderr.write(f"pv verify: {report.error}\n")
         return report.exit_code
     stdout.write(verify_json(report) if args.format == "json" else verify_text(report))
     return report.exit_code
+
+
+def _cmd_sign(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from pvcontracts.evidence.signing import SigningError, sign_file
+    from pvcontracts.validate.engine import display_path
+
+    output = args.output or args.evidence
+    try:
+        key_id = sign_file(args.evidence, args.key, output)
+    except SigningError as exc:
+        stderr.write(f"pv sign: {exc}\n")
+        return EXIT_USAGE
+    stdout.write(f"pv sign: {display_path(output)} signed by key {key_id[:16]} (a DSSE envelope)\n")
+    return EXIT_OK
 
 
 def _load_report_view(args: argparse.Namespace, verb: str, stdout: TextIO, stderr: TextIO):
@@ -291,7 +339,7 @@ def _load_report_view(args: argparse.Namespace, verb: str, stdout: TextIO, stder
             return None, EXIT_USAGE
     root = (args.root or find_root([evidence])).resolve()
     source = str(args.evidence) if args.evidence is not None else display_path(evidence)
-    loaded = load_view(evidence, root, source=source)
+    loaded = load_view(evidence, root, source=source, key=args.key)
     if loaded.view is None:
         stdout.write("".join(line + "\n" for line in diagnostic_lines(loaded.diagnostics)))
         stderr.write(f"pv {verb}: {loaded.error}\n")
@@ -383,6 +431,8 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr:
             return run_train(args, stdout, stderr)
         if args.verb == "verify":
             return _cmd_verify(args, stdout, stderr)
+        if args.verb == "sign":
+            return _cmd_sign(args, stdout, stderr)
         if args.verb == "report":
             return _cmd_report(args, stdout, stderr)
         if args.verb == "status":

@@ -3,8 +3,10 @@
 ``evproject`` is a scratch repository in tmp_path with its own pytest
 configuration (so the session ``pv check`` starts there never reads this
 repository's), one active contract ``demo-v1`` whose gate ``GATE-DEMO-001``
-lists ``tests/test_demo.py::test_a`` and ``::test_b``, and a falsifier
-``FALSIFY-DEMO-001`` whose Hypothesis test passes unless told otherwise.
+lists ``tests/test_demo.py::test_a`` (which evaluates the contract's own
+invariant, so it kills its mutants) and ``::test_b`` (which asserts something
+unrelated), and a falsifier ``FALSIFY-DEMO-001`` whose Hypothesis test passes
+unless told otherwise.
 Tests change one thing (a test body, a marker, the contract) and run the real
 ``pv`` on it as a subprocess.
 
@@ -56,7 +58,18 @@ falsifiers:
 """
 
 TESTS = '''\
+from pathlib import Path
+
 import pytest
+
+from pvcontracts.contract.compiled import compile_invariant
+from pvcontracts.contract.loading import load_contract_file
+
+
+def finite_loss():
+    """INV-DEMO-001 as the contract in this project writes it."""
+    contract = load_contract_file(Path(__file__).resolve().parents[1] / "contracts" / "demo-v1.yaml").contract
+    return compile_invariant(contract, contract.invariants[0])
 
 
 @pytest.fixture
@@ -66,7 +79,8 @@ def broken():
 
 @pytest.mark.discharges(gate="GATE-DEMO-001")
 def test_a():
-    assert 1 + 1 == 2
+    assert finite_loss().evaluate({{"loss": 1.0}}).holds is True
+    assert finite_loss().evaluate({{"loss": float("nan")}}).holds is False
 
 
 {b_decorators}@pytest.mark.discharges(gate="GATE-DEMO-001")
@@ -127,7 +141,7 @@ class EvProject:
         self.write("contracts/demo-v1.yaml", CONTRACT.format(status=status, ship_blocking=str(ship_blocking).lower(),
                                                              refs=listed))
 
-    def tests(self, *, b_body: str = "    pass", b_name: str = "test_b", b_decorators: str = "",
+    def tests(self, *, b_body: str = "    assert 1 + 1 == 2", b_name: str = "test_b", b_decorators: str = "",
               b_args: str = "") -> None:
         self.write("tests/test_demo.py", TESTS.format(b_body=b_body, b_name=b_name, b_decorators=b_decorators,
                                                       b_args=b_args))

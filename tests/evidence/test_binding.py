@@ -23,7 +23,7 @@ def test_every_disagreement_between_gates_and_markers_is_a_finding(evproject) ->
     assert ("contracts/demo-v1.yaml:21:9: error[PV602]: GATE-DEMO-001 lists tests/test_demo.py::test_b, "
             "which does not claim it") in out
     assert 'hint: mark the test @pytest.mark.discharges(gate="GATE-DEMO-001")' in out
-    assert "tests/test_demo.py:18:1: error[PV603]: tests/test_demo.py::test_unbound claims GATE-DEMO-001, " \
+    assert "tests/test_demo.py:30:1: error[PV603]: tests/test_demo.py::test_unbound claims GATE-DEMO-001, " \
            "which does not list it" in out
     assert "tests/elsewhere/test_far.py:4:1: error[PV603]: tests/elsewhere/test_far.py::test_far claims" in out
     assert "error[PV601]: tests/test_demo.py::test_stranger claims GATE-NOPE-001, which no checked contract" in out
@@ -47,10 +47,11 @@ def test_cross_check_findings_in_a_draft_contract_are_warnings(evproject) -> Non
 
 def test_class_marks_reach_the_tests_of_the_class_and_a_class_reference(evproject) -> None:
     evproject.contract(refs=("tests/test_demo.py::test_a", "tests/test_demo.py::TestGroup"))
-    evproject.write("tests/test_demo.py", (
-        "import pytest\n\n\n@pytest.mark.discharges(gate='GATE-DEMO-001')\ndef test_a():\n    pass\n\n\n"
-        "@pytest.mark.discharges(gate='GATE-DEMO-001')\nclass TestGroup:\n"
-        "    def test_one(self):\n        pass\n\n    def test_two(self):\n        pass\n"))
+    text = (evproject.root / "tests" / "test_demo.py").read_text()  # test_a evaluates the contract
+    text = text.replace('@pytest.mark.discharges(gate="GATE-DEMO-001")\ndef test_b', "def test_b")
+    evproject.write("tests/test_demo.py", text + (
+        "\n\n@pytest.mark.discharges(gate='GATE-DEMO-001')\nclass TestGroup:\n"
+        "    def test_one(self):\n        assert 1\n\n    def test_two(self):\n        assert 2\n"))
     done = evproject.check()
     assert done.returncode == 0, done.stdout
     entry = evproject.test(evproject.gate(evproject.evidence()), "tests/test_demo.py::TestGroup")

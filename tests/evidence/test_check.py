@@ -7,6 +7,7 @@ whole path a user takes, plugin entry point included.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -20,8 +21,8 @@ def test_all_bound_tests_pass_discharges_the_gate(evproject, evidence_schema) ->
     done = evproject.check()
     assert done.returncode == 0, done.stdout + done.stderr
     assert ("pv check: 1 of 1 ship-blocking gate discharged (1 gate: 1 discharged, 0 failed, 0 incomplete, "
-            "0 missing); 3 bound tests, 3 executed, 3 passed; 1 falsifier, 0 counterexamples; 0 errors, "
-            "0 warnings") in done.stdout
+            "0 missing, 0 vacuous); 3 bound tests, 3 executed, 3 passed; 1 falsifier, 0 counterexamples; "
+            "1 of 1 mutant killed; 0 errors, 0 warnings") in done.stdout
     assert "evidence: out/evidence.json" in done.stdout
     doc = evproject.evidence()
     jsonschema.validate(doc, evidence_schema)
@@ -190,7 +191,13 @@ def test_in_toto_statement_names_the_contract_files(evproject, evidence_schema) 
     assert done.returncode == 0
     statement = evproject.evidence("out/statement.json")
     assert statement["_type"] == "https://in-toto.io/Statement/v1"
-    assert statement["predicateType"] == "https://github.com/pv-contracts/pv-contracts/evidence/v1"
+    # the predicate type is the published schema: its $id, and the repository path in it is the schema file
+    assert statement["predicateType"] == evidence_schema["$id"]
+    from pvcontracts.evidence.evidence import schema_path
+
+    assert statement["predicateType"].endswith("/blob/main/src/pvcontracts/evidence/schemas/" + schema_path().name)
+    repo_file = Path(__file__).resolve().parents[2] / statement["predicateType"].split("/blob/main/", 1)[1]
+    assert repo_file.read_bytes() == schema_path().read_bytes()
     import hashlib
 
     digest = hashlib.sha256((evproject.root / "contracts" / "demo-v1.yaml").read_bytes()).hexdigest()
@@ -236,3 +243,123 @@ def test_unwritable_output_is_a_usage_error(evproject) -> None:
     done = evproject.check("-o", "blocker/evidence.json")
     assert done.returncode == 2
     assert "cannot write blocker/evidence.json" in done.stderr
+
+
+# --------------------------------------------------------------------------- smaller truths
+
+OTHER = """\
+schema_version: 1
+id: other-v1
+version: 1.0.0
+status: active
+title: Another contract
+changelog:
+  - {version: 1.0.0, date: 2026-01-01, summary: First}
+invariants:
+  - id: INV-OTH-001
+    title: LR is positive
+    at: step_end
+    check: "lr > 0"
+gates:
+  - id: GATE-OTH-001
+    invariants: [INV-OTH-001]
+    ship_blocking: true
+    evidence_discharged_by: [tests/test_other.py::test_positive]
+"""
+
+OTHER_TESTS = """\
+import pytest
+
+
+@pytest.mark.discharges(gate="GATE-OTH-001")
+def test_positive():
+    assert 1e-3 > 0
+
+
+@pytest.mark.discharges(gate="GATE-NOPE-001")
+def test_typo():
+    assert True is not False
+"""
+
+
+def test_checking_some_contracts_notes_the_claims_of_the_others(evproject) -> None:
+    evproject.write("contracts/other-v1.yaml", OTHER)
+    evproject.write("tests/test_other.py", OTHER_TESTS)
+    done = evproject.pv("check", "contracts/demo-v1.yaml")
+    assert ("tests/test_other.py:4:1: note[PV605]: tests/test_other.py::test_positive claims GATE-OTH-001 of "
+            "contracts/other-v1.yaml, which this run does not check") in done.stdout
+    # a gate no contract anywhere declares is still an error, subset or not
+    assert "error[PV601]: tests/test_other.py::test_typo claims GATE-NOPE-001" in done.stdout
+    evproject.write("tests/test_other.py", OTHER_TESTS.split("\n\n\n@pytest.mark.discharges(gate=\"GATE-NOPE")[0])
+    done = evproject.pv("check", "contracts/demo-v1.yaml")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 of 1 ship-blocking gate discharged" in done.stdout
+    assert [g["id"] for c in evproject.evidence()["contracts"] for g in c["gates"]] == ["GATE-DEMO-001"]
+
+
+def test_the_summary_counts_every_error_it_printed(evproject) -> None:
+    evproject.tests(b_body="    assert 1 == 2")
+    done = evproject.check()
+    assert done.returncode == 1
+    printed = done.stdout.count(": error[")
+    assert printed == 1 and "error[PV610]: GATE-DEMO-001 is failed" in done.stdout
+    assert f"; {printed} error, 0 warnings" in done.stdout
+    doc = evproject.evidence()
+    assert doc["summary"]["errors"] == printed == sum(1 for f in doc["findings"] if f["severity"] == "error")
+
+
+def test_a_falsifier_that_is_not_a_property_test_is_a_finding(evproject) -> None:
+    evproject.write("tests/test_falsify.py", "def test_property():\n    assert 2 < 3\n")
+    done = evproject.check()
+    assert done.returncode == 1
+    assert ("error[PV616]: FALSIFY-DEMO-001: tests/test_falsify.py::test_property passed but is not a Hypothesis "
+            "test") in done.stdout
+    # a property run that tried nothing (Hypothesis itself skips most such runs; statistics can still say so)
+    from pvcontracts.evidence.check import _property_test_finding
+
+    contract = type("C", (), {"diag": lambda self, code, path, message, hint=None: (code, message)})()
+    model = type("F", (), {"path": ("falsifiers", 0)})()
+    record = {"id": "FALSIFY-DEMO-001", "test": "t.py::test_p", "statistics": {"examples": 0,
+                                                                               "stopped_because": None}}
+    assert _property_test_finding(contract, model, record, {"mode": "session"}) == (
+        "PV617", "FALSIFY-DEMO-001: t.py::test_p ran no example (stopped because it never generated one)")
+    record["statistics"]["examples"] = 12
+    assert _property_test_finding(contract, model, record, {"mode": "session"}) is None
+
+
+def test_non_finite_params_never_crash_writing_evidence(tmp_path) -> None:
+    from pvcontracts.contract.loading import load_contract_bytes
+    from pvcontracts.evidence import fingerprint as fp
+    from pvcontracts.evidence.evidence import dumps
+
+    text = CONTRACT_WITH_INF
+    contract = load_contract_bytes(text.encode(), "contracts/inf-v1.yaml").contract
+    assert contract is not None
+    digest = fp.context_fingerprint(contract)  # Out of range float values are not JSON compliant, before
+    assert digest.startswith("sha256:")
+    assert json.loads(dumps({"params": contract.data["params"]})) == {
+        "params": {"cap": {"type": "float", "max": "inf"}, "floor": {"type": "float", "min": "-inf"}}}
+
+
+CONTRACT_WITH_INF = """\
+schema_version: 1
+id: inf-v1
+version: 1.0.0
+status: active
+title: Unbounded
+changelog:
+  - {version: 1.0.0, date: 2026-01-01, summary: First}
+params:
+  cap: {type: float, max: .inf}
+  floor: {type: float, min: -.inf}
+invariants:
+  - id: INV-INF-001
+    title: Loss under the cap
+    at: step_end
+    check: "loss <= cap"
+gates:
+  - id: GATE-INF-001
+    invariants: [INV-INF-001]
+    ship_blocking: true
+    evidence_discharged_by: [tests/test_x.py::test_ok]
+"""

@@ -37,7 +37,10 @@ def test_results_give_the_statuses_a_run_would(evproject, fmt: str) -> None:
     assert doc["run"]["profile"] == "ci"  # read from the statistics the plugin attached
     assert evproject.falsifier_record(doc)["statistics"]["examples"] == 50
     assert "running" not in done.stderr  # nothing was run
-    assert doc["findings"] == []  # the markers come from the static scan: results files carry none
+    # the markers come from the static scan (results files carry none) and agree; what is left: the gate's own
+    # status, and that nothing was mutation-checked (results say what ran; nothing runs against mutants)
+    assert sorted(f["code"] for f in doc["findings"]) == ["PV611", "PV619"]
+    assert doc["run"]["mutation"]["enabled"] is False and gate["mutation"] is None
 
 
 def test_a_bound_test_absent_from_the_results_is_not_collected(evproject) -> None:

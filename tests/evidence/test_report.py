@@ -196,8 +196,9 @@ def _sha(text: str) -> str:
 def test_pv_report_writes_html_and_markdown_beside_the_evidence(reports: dict[str, str]) -> None:
     assert reports["stdout"].splitlines() == [
         "pv report: 1 of 3 ship-blocking gates discharged (4 gates: 1 discharged, 1 failed, 1 incomplete, "
-        "1 missing); evidence now: 4 valid, 0 stale, 0 tampered; out/evidence.json taken "
-        + re.search(r"taken (\S+)", reports["stdout"]).group(1) + " outside git",
+        "1 missing, 0 vacuous); evidence now: 4 valid, 0 stale, 0 inconsistent, 0 tampered; out/evidence.json taken "
+        + re.search(r"taken (\S+)", reports["stdout"]).group(1) + " outside git; unsigned: it agrees with itself, "
+        "which does not show who wrote it",
         "html: out/evidence.html",
         "markdown: out/evidence.md",
     ]
@@ -337,7 +338,7 @@ def test_a_changed_bound_test_makes_its_gates_stale_in_every_format(copy) -> Non
     assert verify.returncode == 1
     done = copy.pv("report", "out/evidence.json")
     assert done.returncode == 0, done.stderr  # a report of stale evidence is still a report
-    assert "evidence now: 1 valid, 3 stale, 0 tampered" in done.stdout
+    assert "evidence now: 1 valid, 3 stale, 0 inconsistent, 0 tampered" in done.stdout
     html = (copy.root / "out" / "evidence.html").read_text()
     verdicts = {r["data-detail"].removeprefix("g-"): r["data-verdict"] for r in _parse(html).rows.values()}
     # every audit gate names a test in that file (the missing one too: its file digest was recorded)
@@ -360,7 +361,7 @@ def test_a_changed_contract_is_stale_even_without_a_version_bump(copy) -> None:
     assert "    stale: INV-DEMO-001 changed" in done.stdout
 
 
-def test_tampered_evidence_is_rendered_with_a_warning_not_trusted(copy) -> None:
+def test_inconsistent_evidence_is_rendered_with_a_warning_not_trusted(copy) -> None:
     path = copy.root / "out" / "evidence.json"
     doc = json.loads(path.read_text())
     gate = next(g for c in doc["contracts"] for g in c["gates"] if g["id"] == "GATE-AUD-001")
@@ -368,8 +369,8 @@ def test_tampered_evidence_is_rendered_with_a_warning_not_trusted(copy) -> None:
     path.write_text(json.dumps(doc, indent=2, sort_keys=True))
     done = copy.pv("report", "out/evidence.json", "--html", "-")
     assert done.returncode == 0
-    assert '<section class="verdict bad" id="verdict" role="status"><strong>Do not trust this evidence: 4 gates do ' \
-           "not match what pv check wrote.</strong>" in done.stdout
+    assert '<section class="verdict bad" id="verdict" role="status"><strong>Do not trust this evidence: 4 gates ' \
+           "disagree with what the file itself records.</strong>" in done.stdout
     assert "status says discharged but its tests&#x27; outcomes give failed" in done.stdout
 
 
@@ -378,7 +379,7 @@ def test_tampered_evidence_is_rendered_with_a_warning_not_trusted(copy) -> None:
 
 @pytest.mark.parametrize(("content", "code", "message"), [
     (None, 2, "pv report: cannot read"),
-    ("{not json", 2, "is not JSON"),
+    ("{not json", 2, "not JSON"),
     ('{"hello": 1}', 2, "is not pv-contracts evidence"),
 ], ids=["absent", "not-json", "not-evidence"])
 def test_unreadable_evidence_is_a_usage_error(copy, content, code, message) -> None:
@@ -420,16 +421,17 @@ def test_pv_status_prints_the_gate_table_without_color_when_not_a_tty(copy) -> N
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert "\x1b[" not in done.stdout
-    assert lines[0].split() == ["STATUS", "GATE", "CONTRACT", "BLOCKS", "PASSED", "EVIDENCE"]
+    assert lines[0].split() == ["STATUS", "GATE", "CONTRACT", "BLOCKS", "PASSED", "KILLED", "EVIDENCE"]
     rows = {line.split()[1]: line.split() for line in lines[1:] if line and not line.startswith(" ")
             and line.split()[0] in EXPECTED.values()}
     assert {gate: row[0] for gate, row in rows.items()} == EXPECTED
-    assert rows["GATE-AUD-001"] == ["failed", "GATE-AUD-001", "audit-v1", "2.1.0", "yes", "0/2", "valid"]
+    assert rows["GATE-AUD-001"] == ["failed", "GATE-AUD-001", "audit-v1", "2.1.0", "yes", "0/2", "-", "valid"]
+    assert rows["GATE-DEMO-001"][6] == "1/1"  # its tests killed the one mutant of its invariant
     assert rows["GATE-AUD-002"][4] == "no"
     assert "    why: tests/test_audit.py::test_skipped was skipped: Skipped: waiting for <the> trainer" in lines
     assert lines[-1].startswith("pv status: 1 of 3 ship-blocking gates discharged (4 gates: 1 discharged, "
-                                "1 failed, 1 incomplete, 1 missing); evidence now: 4 valid, 0 stale, 0 tampered; "
-                                "out/evidence.json taken ")
+                                "1 failed, 1 incomplete, 1 missing, 0 vacuous); evidence now: 4 valid, 0 stale, "
+                                "0 inconsistent, 0 tampered; out/evidence.json taken ")
 
 
 def test_pv_status_filters_by_status_and_contract(copy) -> None:
@@ -482,16 +484,20 @@ def test_gate_anchors_are_safe_and_unique() -> None:
 
 
 @pytest.mark.parametrize(("kind", "ok", "verdicts", "tone", "sentence"), [
-    ("check", True, {}, "good", "Ready: all 3 ship-blocking gates discharged, and the evidence is current."),
+    ("check", True, {}, "good", "Ready: all 3 ship-blocking gates discharged, and the evidence matches the current "
+     "tree (unsigned: it agrees with itself, which does not show who wrote it)."),
     ("check", True, {"GATE-AUD-002": "stale"}, "warn",
      "All 3 ship-blocking gates were discharged, and 1 gate changed since the evidence was taken: take the "
      "evidence again before relying on it."),
     ("check", False, {}, "bad", "Not ready: 1 of 3 ship-blocking gates discharged."),
-    ("check", False, {"GATE-DEMO-001": "tampered", "GATE-AUD-001": "stale"}, "bad",
-     "Do not trust this evidence: 1 gate does not match what pv check wrote."),
+    ("check", False, {"GATE-DEMO-001": "inconsistent", "GATE-AUD-001": "stale"}, "bad",
+     "Do not trust this evidence: 1 gate disagrees with what the file itself records."),
+    ("check", True, {"GATE-DEMO-001": "tampered"}, "bad",
+     "Do not trust this evidence: its signature does not verify with the given key; it was changed after it was "
+     "signed, or someone else signed it."),
     ("falsify", False, {}, "bad",
      "Falsifier run: 1 of 2 falsifiers passed, 1 counterexample. A falsifier run alone discharges no gate."),
-], ids=["ready", "stale", "not-ready", "tampered", "falsify"])
+], ids=["ready", "stale", "not-ready", "inconsistent", "tampered", "falsify"])
 def test_the_headline_says_ready_stale_not_ready_or_do_not_trust(audited, kind, ok, verdicts, tone, sentence) -> None:
     from pvcontracts.evidence.report import build_view
     from pvcontracts.evidence.verify import GateVerdict, VerifyReport
@@ -507,7 +513,7 @@ def test_the_headline_says_ready_stale_not_ready_or_do_not_trust(audited, kind, 
 def test_pv_report_refuses_to_overwrite_the_evidence(copy) -> None:
     done = copy.pv("report", "out/evidence.json", "--markdown", "out/evidence.json")
     assert done.returncode == 2 and "is the evidence file itself" in done.stderr
-    assert copy.evidence()["schema_version"] == 1
+    assert copy.evidence()["schema_version"] == 2
 
 
 def test_report_and_status_import_neither_torch_nor_pytest(copy) -> None:

@@ -68,7 +68,17 @@ gates:
 """
 
 OTHER_TESTS = '''\
+from pathlib import Path
+
 import pytest
+
+from pvcontracts.contract.compiled import compile_invariant
+from pvcontracts.contract.loading import load_contract_file
+
+
+def invariant(index):
+    contract = load_contract_file(Path(__file__).resolve().parents[1] / "contracts" / "other-v1.yaml").contract
+    return compile_invariant(contract, contract.invariants[index])
 
 
 @pytest.mark.discharges(gate="GATE-OTH-001")
@@ -78,7 +88,8 @@ def test_small():
 
 @pytest.mark.discharges(gate="GATE-OTH-002")
 def test_positive():
-    assert 1e-3 > 0
+    assert invariant(1).evaluate({"lr": 1e-3}).holds is True
+    assert invariant(1).evaluate({"lr": 0.0}).holds is False
 '''
 
 

@@ -34,10 +34,12 @@ def test_a_clean_run_is_recorded_with_its_counts(evproject) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     runtime = evproject.evidence()["runtime"]
     assert [r["path"] for r in runtime] == ["runs/clean/ledger.jsonl"]
-    assert runtime[0]["complete"] is True
-    assert runtime[0]["invariants"]["INV-DEMO-001"]["applicable"] == 3
-    assert runtime[0]["violation_count"] == 0
-    assert runtime[0]["contracts"] == [{"id": "demo-v1", "version": "1.0.0", "current_version": "1.0.0"}]
+    assert runtime[0]["problems"] == []
+    [run] = runtime[0]["runs"]
+    assert run["complete"] is True and run["segments"] == 1
+    assert run["invariants"]["INV-DEMO-001"]["applicable"] == 3
+    assert run["violation_count"] == 0
+    assert run["contracts"] == [{"id": "demo-v1", "version": "1.0.0", "current_version": "1.0.0"}]
 
 
 def test_a_run_that_violated_a_ship_blocking_invariant_fails_the_check(evproject) -> None:
@@ -47,9 +49,9 @@ def test_a_run_that_violated_a_ship_blocking_invariant_fails_the_check(evproject
     ledger = _ledger(evproject.root, "bad", [1.0, float("nan")])
     result = evproject.check("--ledger", str(ledger))
     assert result.returncode == 1
-    assert "PV641" in result.stdout and "INV-DEMO-001 violated at step_end, step 1" in result.stdout
-    record = evproject.evidence()["runtime"][0]
-    assert record["violation_count"] == 1 and record["violations"][0]["step"] == 1
+    assert "error[PV641]" in result.stdout and "violated INV-DEMO-001 1 time (first at step_end, step 1" in result.stdout
+    [run] = evproject.evidence()["runtime"][0]["runs"]
+    assert run["violation_count"] == 1 and run["violations"][0]["step"] == 1
 
 
 def test_a_killed_run_and_a_missing_ledger_are_reported(evproject) -> None:

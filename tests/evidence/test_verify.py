@@ -49,8 +49,8 @@ def _verify(project, *args: str) -> subprocess.CompletedProcess[str]:
 def test_untouched_evidence_is_valid(copy) -> None:
     done = _verify(copy)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "valid     GATE-DEMO-001  demo-v1 1.0.0  (discharged)" in done.stdout
-    assert "pv verify: 1 gate: 1 valid, 0 stale, 0 tampered" in done.stdout
+    assert "valid        GATE-DEMO-001  demo-v1 1.0.0  (discharged)" in done.stdout
+    assert "pv verify: 1 gate: 1 valid, 0 stale, 0 inconsistent, 0 tampered; not signed" in done.stdout
     report = json.loads(_verify(copy, "--format", "json").stdout)
     assert report["ok"] is True and report["gates"][0]["verdict"] == "valid"
 
@@ -70,7 +70,7 @@ def test_a_changed_contract_makes_the_gate_stale(copy, edit, reason) -> None:
     path.write_text(edit(path.read_text()))
     done = _verify(copy)
     assert done.returncode == 1
-    assert "stale     GATE-DEMO-001" in done.stdout
+    assert "stale        GATE-DEMO-001" in done.stdout
     assert f"error[PV630]: GATE-DEMO-001 evidence is stale: {reason}" in done.stdout
 
 
@@ -109,12 +109,14 @@ def test_a_new_gate_is_reported(copy) -> None:
     assert "error[PV632]: GATE-DEMO-002 has no record in out/evidence.json" in done.stdout
 
 
-def test_an_edited_status_is_tampering(copy) -> None:
+def test_an_edited_status_is_inconsistent_not_tampered(copy) -> None:
     _edit_evidence(copy, lambda d: d["contracts"][0]["gates"][0].update(status="failed"))
     done = _verify(copy)
     assert done.returncode == 1
-    assert "tampered  GATE-DEMO-001" in done.stdout
-    assert "record was edited" in done.stdout and "does not match its content_digest" in done.stdout
+    # without a signature a digest shows only that the file disagrees with itself, never who changed it
+    assert "inconsistent GATE-DEMO-001" in done.stdout and "tampered  GATE" not in done.stdout
+    assert "error[PV631]" in done.stdout
+    assert "does not match its record_digest" in done.stdout and "does not match its content_digest" in done.stdout
 
 
 def test_recomputed_digests_do_not_hide_a_status_that_does_not_follow(copy) -> None:
@@ -131,7 +133,7 @@ def test_recomputed_digests_do_not_hide_a_status_that_does_not_follow(copy) -> N
     assert "status says discharged but its tests' outcomes give failed" in done.stdout
 
 
-def test_an_edited_outcome_that_contradicts_its_instances_is_tampering(copy) -> None:
+def test_an_edited_outcome_that_contradicts_its_instances_is_inconsistent(copy) -> None:
     def forge(doc):
         gate = doc["contracts"][0]["gates"][0]
         gate["tests"][0]["instances"][0]["outcome"] = "skipped"
@@ -142,7 +144,7 @@ def test_an_edited_outcome_that_contradicts_its_instances_is_tampering(copy) -> 
     assert "says passed but its instances say skipped" in _verify(copy).stdout
 
 
-def test_an_in_toto_subject_that_does_not_match_is_tampering(copy) -> None:
+def test_an_in_toto_subject_that_does_not_match_is_inconsistent(copy) -> None:
     path = copy.root / "out" / "statement.json"
     statement = json.loads(path.read_text())
     assert copy.pv("verify", "out/statement.json").returncode == 0
@@ -153,7 +155,7 @@ def test_an_in_toto_subject_that_does_not_match_is_tampering(copy) -> None:
 
 
 @pytest.mark.parametrize(("content", "why"), [
-    (b"{not json", "is not JSON"),
+    (b"{not json", "not JSON"),
     (b'{"schema_version": 7, "contracts": []}', "is not pv-contracts evidence"),
 ], ids=["not-json", "other-schema"])
 def test_a_file_that_is_not_evidence_is_a_usage_error(copy, content, why) -> None:

@@ -1,10 +1,13 @@
 """Text, JSON and SARIF renderings of diagnostics.
 
-No package we can install ships the official SARIF 2.1.0 JSON schema, so
-``assert_sarif_2_1_0`` checks by hand what that schema and the spec require of
-the objects we emit: the required properties, the allowed property names of each
-object (the schema sets ``additionalProperties: false`` on all of them), the
-level enum, rule references, relative artifact URIs and 1-based regions.
+SARIF is checked three ways: against the official SARIF 2.1.0 JSON schema
+(a copy in ``tests/data/sarif/``, see its README), by ``assert_sarif_2_1_0``
+for what the spec requires beyond the schema (rule references, relative
+artifact URIs without a base when absolute, 1-based regions), and by
+``assert_code_scanning`` for what GitHub code scanning asks of an upload
+(``fullDescription`` and ``help`` on every rule, a ``helpUri`` whose anchor
+exists in ``docs/codes.md``, ``partialFingerprints``, ``originalUriBaseIds``
+for every base used, end positions).
 """
 
 from __future__ import annotations
@@ -199,7 +202,7 @@ def test_sarif_unit_rendering(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert first["message"]["text"] == "unknown name 'foo' (hint: declare it)"
     loc = first["locations"][0]["physicalLocation"]
     assert loc["artifactLocation"]["uri"] == "contracts/a%20v1.yaml"
-    assert loc["region"] == {"startLine": 12, "startColumn": 32}
+    assert loc["region"] == {"startLine": 12, "startColumn": 32, "endLine": 12, "endColumn": 33}  # no file to read
     assert first["properties"]["yamlPath"] == ["invariants", 0, "check"]
     assert second["level"] == "warning" and "properties" not in second
     assert "region" not in whole_file["locations"][0]["physicalLocation"]
@@ -303,6 +306,8 @@ def test_sarif_from_the_real_program(tmp_path: Path) -> None:
     assert proc.returncode == 1, proc.stdout + proc.stderr
     log = json.loads(proc.stdout)
     assert_sarif_2_1_0(log)
+    assert official_schema_errors(log) == []
+    assert_code_scanning(log)
     results = log["runs"][0]["results"]
     by_code = {r["ruleId"]: r for r in results}
     assert set(by_code) == {"PV001", "PV003", "PV205", "PV304", "PV405"}
@@ -314,7 +319,9 @@ def test_sarif_from_the_real_program(tmp_path: Path) -> None:
     pv405 = by_code["PV405"]["locations"][0]["physicalLocation"]
     assert pv405["artifactLocation"]["uri"] == "contracts/bad-v1.yaml"
     line = next(i for i, text in enumerate(_BAD.splitlines(), 1) if "foo > 1" in text)
-    assert pv405["region"] == {"startLine": line, "startColumn": _BAD.splitlines()[line - 1].index("foo") + 1}
+    text = _BAD.splitlines()[line - 1]
+    assert pv405["region"] == {"startLine": line, "startColumn": text.index("foo") + 1, "endLine": line,
+                               "endColumn": len(text) + 1}
     assert by_code["PV205"]["level"] == "warning"
     assert by_code["PV405"]["level"] == by_code["PV304"]["level"] == by_code["PV003"]["level"] == "error"
     assert "did you mean" in by_code["PV304"]["message"]["text"]
@@ -340,3 +347,103 @@ def test_sarif_uris_are_relative_to_the_root_from_any_working_directory(tmp_path
     assert_sarif_2_1_0(log)
     (result,) = log["runs"][0]["results"]
     assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "contracts/broken.yaml"
+
+
+# ---------------------------------------------------------------- SARIF: the official schema, code scanning, docs
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA = Path(__file__).resolve().parents[1] / "data" / "sarif" / "sarif-schema-2.1.0.json"
+
+
+def official_schema_errors(log: dict) -> list[str]:
+    import jsonschema
+
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    validator = jsonschema.Draft4Validator(schema, format_checker=jsonschema.FormatChecker())
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(log)]
+
+
+def github_anchors(markdown: str) -> set[str]:
+    """The fragment ids GitHub gives the headings of a Markdown file (lower case, punctuation dropped)."""
+    anchors = set()
+    for line in markdown.splitlines():
+        heading = re.match(r"^#{1,6}\s+(.*?)\s*$", line)
+        if heading:
+            slug = re.sub(r"[^\w\- ]", "", heading.group(1).strip().lower()).replace(" ", "-")
+            anchors.add(slug)
+    return anchors
+
+
+def assert_code_scanning(log: dict) -> None:
+    """What GitHub code scanning asks of an upload beyond the schema."""
+    anchors = github_anchors((REPO / "docs" / "codes.md").read_text(encoding="utf-8"))
+    for run in log["runs"]:
+        for rule in run["tool"]["driver"]["rules"]:
+            assert rule["fullDescription"]["text"], rule["id"]
+            assert rule["help"]["text"] and rule["help"]["markdown"], rule["id"]
+            uri = urlsplit(rule["helpUri"])
+            assert uri.geturl().split("#")[0].endswith("/blob/main/docs/codes.md"), rule["helpUri"]
+            assert uri.fragment in anchors, f"{rule['helpUri']} names an anchor docs/codes.md does not have"
+        bases = {loc["physicalLocation"]["artifactLocation"].get("uriBaseId") for r in run["results"]
+                 for loc in r["locations"]} - {None}
+        assert bases <= set(run.get("originalUriBaseIds", {})), "a uriBaseId without originalUriBaseIds"
+        for base in run.get("originalUriBaseIds", {}).values():
+            assert base["uri"].endswith("/") and urlsplit(base["uri"]).scheme == "file"
+        for result in run["results"]:
+            assert result["partialFingerprints"], result
+            region = result["locations"][0]["physicalLocation"].get("region")
+            if region is not None:
+                assert region["endLine"] >= region["startLine"]
+                assert region["endColumn"] > region["startColumn"] or region["endLine"] > region["startLine"]
+
+
+def test_every_rule_of_every_code_passes_the_official_schema_and_code_scanning(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "contracts").mkdir()
+    (tmp_path / "contracts" / "a-v1.yaml").write_text("id: a-v1\nschema_version: 1\n")
+    diags = [make(code, "contracts/a-v1.yaml", 2, 1, f"a finding of {code}") for code in sorted(CODES)]
+    log = json.loads(render_sarif(diags, tmp_path))
+    assert official_schema_errors(log) == []
+    assert_sarif_2_1_0(log)
+    assert_code_scanning(log)
+    assert len(log["runs"][0]["results"]) == len(CODES)
+
+
+def test_the_official_schema_catches_what_we_must_not_emit(tmp_path: Path) -> None:
+    """The schema copy must be able to fail, or passing it proves nothing."""
+    log = json.loads(render_sarif([make("PV405", "a.yaml", 2, 3, "m")], tmp_path))
+    log["runs"][0]["results"][0]["level"] = "fatal"
+    log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"]["startLine"] = 0
+    assert len(official_schema_errors(log)) == 2
+
+
+def test_partial_fingerprints_survive_a_rerun_and_lines_moving(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "contracts").mkdir()
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_demo.py").write_text("def test_ok():\n    pass\n")
+    path = tmp_path / "contracts" / "bad-v1.yaml"
+    path.write_text(_BAD)
+
+    def fingerprints() -> dict[str, str]:
+        proc = subprocess.run([*PV, "validate", "--format", "sarif", "--no-cache", "contracts"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60)
+        results = json.loads(proc.stdout)["runs"][0]["results"]
+        return {r["ruleId"]: r["partialFingerprints"]["pvContractsFinding/v1"] for r in results}
+
+    first = fingerprints()
+    assert first == fingerprints()
+    path.write_text("# a comment moves every line down\n\n" + _BAD)
+    assert fingerprints() == first
+    assert len(set(first.values())) == len(first)
+
+
+def test_docs_codes_md_is_generated_from_the_code_table_and_cannot_drift() -> None:
+    from pvcontracts.validate.render import codes_markdown, help_uri
+
+    assert (REPO / "docs" / "codes.md").read_text(encoding="utf-8") == codes_markdown(), (
+        "docs/codes.md is out of date: run python tools/gen_codes_doc.py")
+    anchors = github_anchors(codes_markdown())
+    for code in CODES:
+        assert help_uri(code).endswith("#" + code.lower()) and code.lower() in anchors

@@ -286,12 +286,15 @@ def _test_diag(code: str, root: Path, key: str, claims: Claims, message: str, hi
 
 
 def cross_check(binding: Binding, claims: Claims, run_claims: dict[str, set[str]],
-                matched: dict[str, list[str]]) -> list[Diagnostic]:
+                matched: dict[str, list[str]], others: dict[str, str] | None = None) -> list[Diagnostic]:
     """Findings where gates and ``discharges`` markers disagree.
 
     ``matched`` maps each bound reference to the node ids the run attributed
     to it; when the run saw the test, its markers decide, else the static scan.
+    ``others`` maps the gates of contracts this run does not check (``pv check
+    PATHS`` on a subset) to their files: a claim of one of them is a note.
     """
+    others = others or {}
     out: list[Diagnostic] = []
     known = binding.known_gates()
     listed: dict[str, set[str]] = {gid: set() for gid in known}
@@ -323,6 +326,11 @@ def cross_check(binding: Binding, claims: Claims, run_claims: dict[str, set[str]
             continue  # a class's claims are its tests' claims; each test is checked on its own
         for gate_id in sorted(claims.gates[key]):
             gb = known.get(gate_id)
+            if gb is None and gate_id in others:
+                out.append(_test_diag("PV605", binding.root, key, claims,
+                                      f"{key} claims {gate_id} of {others[gate_id]}, which this run does not check",
+                                      None))
+                continue
             if gb is None:
                 out.append(_test_diag("PV601", binding.root, key, claims,
                                       f"{key} claims {gate_id}, which no checked contract declares",

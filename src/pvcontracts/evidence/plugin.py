@@ -25,12 +25,16 @@ Options (``pv check`` passes them; a CI job may pass them itself):
     and JUnit XML carry, so ``pv check --results`` can read them later.
 ``--pv-seed N``
     with ``--pv-profile thorough``, the seed every Hypothesis test runs with.
+``--pv-mutate FILE``
+    after the run, rerun the tests that passed against each mutant of the
+    contracts' invariants listed in the JSON plan FILE (see
+    ``pvcontracts.evidence.mutation``) and record which tests killed which
+    mutants. Under pytest-xdist each worker mutates the tests it ran.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from typing import Any
 
@@ -53,12 +57,16 @@ def pytest_addoption(parser: Any) -> None:
                     help="run Hypothesis tests under this falsifier profile and record their statistics")
     group.addoption("--pv-seed", type=int, default=None,
                     help="with --pv-profile thorough: the seed every Hypothesis test runs with (replays a run)")
+    group.addoption("--pv-mutate", metavar="FILE", default=None,
+                    help="after the run, rerun the passing tests against the mutants in the JSON plan FILE "
+                    "(used by pv check)")
 
 
 def pytest_configure(config: Any) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     opts = config.option
-    if opts.pv_record is None and opts.pv_select is None and opts.pv_profile is None and opts.pv_seed is None:
+    if (opts.pv_record is None and opts.pv_select is None and opts.pv_profile is None and opts.pv_seed is None
+            and opts.pv_mutate is None):
         return  # inert: the plugin only ever registers the marker unless asked
     config.pluginmanager.register(_Recorder(config), _RECORDER)
 
@@ -105,6 +113,12 @@ class _Recorder:
                 self.selectors = set(json.load(fh))
         self.profile_name = config.option.pv_profile
         self._own_deselect = False
+        self.mutation_plan: dict[str, Any] | None = None
+        self.mutator: Any = None
+        if config.option.pv_mutate is not None:
+            with open(config.option.pv_mutate, encoding="utf-8") as fh:
+                self.mutation_plan = json.load(fh)
+        self._mutating = False  # while rerunning tests against mutants: record nothing about them
 
     # ---- collection
 
@@ -155,7 +169,40 @@ class _Recorder:
             apply_profile(fn, PROFILES[self.profile_name], seed=self.config.option.pv_seed)
 
     @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: Any) -> Any:
+        if self.mutation_plan is None or not session.items:  # (the xdist controller runs no item itself)
+            return (yield)
+        from pvcontracts.evidence.mutation import Mutator
+
+        self.mutator = Mutator(str(self.config.rootpath))
+        self.mutator.start()
+        try:
+            result = yield
+            if not (session.shouldfail or session.shouldstop):
+                self._mutating = True
+                self.results.mutation, self.results.mutation_seconds = self.mutator.run(
+                    session, self.results, self.mutation_plan)
+        finally:
+            self._mutating = False
+            self.mutator.stop()
+            self.mutator = None
+        return result
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: Any, nextitem: Any) -> Any:
+        if self.mutator is None or self._mutating:
+            return (yield)
+        # Which contracts does this test build in this process? (its caches emptied first, so it builds them)
+        self.mutator.before_test()
+        try:
+            return (yield)
+        finally:
+            self.mutator.after_test(item.nodeid)
+
+    @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: Any) -> Any:
+        if self._mutating:
+            return (yield)
         fn = None
         if "hypothesis" in sys.modules:  # a Hypothesis test has imported it; others never pay for it
             from pvcontracts.evidence.falsify import hypothesis_function
@@ -220,6 +267,8 @@ class _Recorder:
         from pvcontracts.util.atomic import write_text_atomic
 
         self.results.exitstatus = int(exitstatus)
-        worker = getattr(self.config, "workerinput", {}).get("workerid") or os.environ.get("PYTEST_XDIST_WORKER") or "main"
+        # workerinput, not the PYTEST_XDIST_WORKER variable: a session started from inside an xdist worker inherits
+        # that variable, and its controller would then overwrite its own first worker's file
+        worker = getattr(self.config, "workerinput", {}).get("workerid") or "main"
         path = Path(self.record_dir) / f"results-{worker}.json"
         write_text_atomic(path, json.dumps(self.results.to_json(), sort_keys=True))

@@ -29,12 +29,29 @@ def _n(count: int, word: str) -> str:
 
 def check_summary(summary: dict[str, Any]) -> str:
     s = summary
+    mutation = (f"{s['mutants_killed']} of {_n(s['mutants'], 'mutant')} killed" if s.get("mutated_gates")
+                else "not mutation-checked")
     return (f"pv check: {s['blocking_discharged']} of {_n(s['blocking_gates'], 'ship-blocking gate')} discharged "
             f"({_n(s['gates'], 'gate')}: {s['discharged']} discharged, {s['failed']} failed, "
-            f"{s['incomplete']} incomplete, {s['missing']} missing); "
+            f"{s['incomplete']} incomplete, {s['missing']} missing, {s['vacuous']} vacuous); "
             f"{_n(s['bound_tests'], 'bound test')}, {s['executed']} executed, {s['passed']} passed; "
-            f"{_n(s['falsifiers'], 'falsifier')}, {_n(s['counterexamples'], 'counterexample')}; "
+            f"{_n(s['falsifiers'], 'falsifier')}, {_n(s['counterexamples'], 'counterexample')}; {mutation}; "
             f"{_n(s['errors'], 'error')}, {_n(s['warnings'], 'warning')}")
+
+
+def mutation_lines(doc: dict[str, Any]) -> list[str]:
+    """One line per mutation-checked gate: its score, and the invariants none of whose mutants died."""
+    rows = []
+    for c in doc["contracts"]:
+        for g in c["gates"]:
+            m = g.get("mutation")
+            if not m:
+                continue
+            weak = [i for i, e in m["invariants"].items() if e["mutants"] and not e["killed"]]
+            rows.append((g["id"], f"{m['killed']}/{m['mutants']}", f"{round(100 * (m['score'] or 0))}%",
+                         ("  none killed: " + ", ".join(weak)) if weak else ""))
+    width = max((len(r[0]) for r in rows), default=0)
+    return [f"mutants killed  {gid:<{width}}  {frac:>7} {pct:>4}{extra}" for gid, frac, pct, extra in rows]
 
 
 def falsifier_lines(doc: dict[str, Any]) -> list[str]:
@@ -72,7 +89,7 @@ def verify_text(report: Any) -> str:
     lines = []
     width = max((len(v.gate) for v in report.verdicts), default=0)
     for v in report.verdicts:
-        lines.append(f"{v.verdict:<9} {v.gate:<{width}}  {v.contract} {v.version}  ({v.recorded_status})")
+        lines.append(f"{v.verdict:<12} {v.gate:<{width}}  {v.contract} {v.version}  ({v.recorded_status})")
     lines.extend(diagnostic_lines(report.diagnostics))
     c = report.counts()
 
@@ -83,7 +100,8 @@ def verify_text(report: Any) -> str:
         return commit + (" (dirty)" if git.get("dirty") else "")
 
     lines.append(f"pv verify: {_n(len(report.verdicts), 'gate')}: {c['valid']} valid, {c['stale']} stale, "
-                 f"{c['tampered']} tampered; evidence from {at(report.evidence_git)}, tree at {at(report.current_git)}")
+                 f"{c['inconsistent']} inconsistent, {c['tampered']} tampered; {report.signature.detail}; "
+                 f"evidence from {at(report.evidence_git)}, tree at {at(report.current_git)}")
     return "\n".join(lines) + "\n"
 
 
@@ -91,5 +109,5 @@ def verify_json(report: Any) -> str:
     payload = {"gates": [v.to_dict() for v in report.verdicts], "summary": report.counts(),
                "diagnostics": [d.to_dict() for d in report.diagnostics],
                "evidence_git": report.evidence_git, "current_git": report.current_git,
-               "ok": report.exit_code == 0}
+               "signature": report.signature.to_dict(), "form": report.form, "ok": report.exit_code == 0}
     return json.dumps(payload, indent=2, sort_keys=True) + "\n"

@@ -27,6 +27,9 @@ EXECUTED = frozenset({"passed", "failed", "error", "xfailed", "xpassed"})
 
 MESSAGE_LIMIT = 2000
 
+# What one test reference did against one mutant, most decisive first (see evidence.mutation).
+MUTATION_VERDICTS = ("killed", "unstable", "survived", "unreached", "not_run")
+
 
 def clip(text: str | None, limit: int = MESSAGE_LIMIT) -> str | None:
     """A message short enough to keep in evidence; None stays None."""
@@ -144,6 +147,10 @@ class RawResults:
     collect_errors: dict[str, str] = field(default_factory=dict)
     exitstatus: int | None = None
     collection_known: bool = False
+    # Mutation checking (``--pv-mutate``): mutant id -> test reference -> verdict, and the seconds it took
+    # (the longest worker's, under xdist). None when no mutation was asked for or it never ran.
+    mutation: dict[str, dict[str, str]] | None = None
+    mutation_seconds: float | None = None
 
     def node(self, nodeid: str) -> NodeResult:
         found = self.nodes.get(nodeid)
@@ -160,6 +167,12 @@ class RawResults:
             # the worst exit status wins: a worker that crashed makes the session abnormal
             self.exitstatus = other.exitstatus if self.exitstatus in (None, 0) else max(self.exitstatus, other.exitstatus)
         self.collection_known |= other.collection_known
+        if other.mutation is not None:
+            if self.mutation is None:
+                self.mutation = {}
+            merge_verdicts(self.mutation, other.mutation)
+        if other.mutation_seconds is not None:
+            self.mutation_seconds = max(self.mutation_seconds or 0.0, other.mutation_seconds)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -169,6 +182,8 @@ class RawResults:
             "collect_errors": dict(sorted(self.collect_errors.items())),
             "exitstatus": self.exitstatus,
             "collection_known": self.collection_known,
+            "mutation": self.mutation,
+            "mutation_seconds": self.mutation_seconds,
         }
 
     @classmethod
@@ -181,7 +196,26 @@ class RawResults:
             collect_errors=dict(data.get("collect_errors") or {}),
             exitstatus=data.get("exitstatus"),
             collection_known=bool(data.get("collection_known")),
+            mutation=_mutation_verdicts(data.get("mutation")),
+            mutation_seconds=float(data["mutation_seconds"]) if isinstance(data.get("mutation_seconds"), (int, float))
+            else None,
         )
+
+
+def merge_verdicts(into: dict[str, dict[str, str]], other: dict[str, dict[str, str]]) -> None:
+    """Combine two workers' mutation verdicts: per mutant and reference, the most decisive wins."""
+    rank = {v: i for i, v in enumerate(MUTATION_VERDICTS)}
+    for mutant, refs in other.items():
+        mine = into.setdefault(mutant, {})
+        for ref, verdict in refs.items():
+            if ref not in mine or rank.get(verdict, len(rank)) < rank.get(mine[ref], len(rank)):
+                mine[ref] = verdict
+
+
+def _mutation_verdicts(data: Any) -> dict[str, dict[str, str]] | None:
+    if not isinstance(data, dict):
+        return None
+    return {str(m): {str(r): str(v) for r, v in refs.items()} for m, refs in data.items() if isinstance(refs, dict)}
 
 
 def split_nodeid(nodeid: str) -> tuple[str, str | None]:

@@ -59,8 +59,12 @@ def xdist_available() -> bool:
 
 def run_session(root: Path, selectors: list[str], files: list[str], *, profile: str | None = None,
                 seed: int | None = None, workers: int | None = None, pytest_args: list[str] | None = None,
-                stream: TextIO | None = None) -> Session:
-    """Run the tests ``selectors`` select among ``files``; ``stream`` receives pytest's output live."""
+                stream: TextIO | None = None, mutation_plan: dict | None = None) -> Session:
+    """Run the tests ``selectors`` select among ``files``; ``stream`` receives pytest's output live.
+
+    With ``mutation_plan`` the same session then reruns the passing tests against its mutants
+    (``--pv-mutate``); the verdicts come back in ``results.mutation``.
+    """
     if workers and not xdist_available():
         raise RunnerError("-n needs pytest-xdist, which is not installed (pip install pytest-xdist)")
     if not selectors:
@@ -79,6 +83,10 @@ def run_session(root: Path, selectors: list[str], files: list[str], *, profile: 
             cmd += [f"--pv-profile={profile}"]
         if seed is not None:
             cmd += [f"--pv-seed={seed}"]
+        if mutation_plan is not None:
+            plan = Path(tmp) / "mutants.json"
+            plan.write_text(json.dumps(mutation_plan, sort_keys=True), encoding="utf-8")
+            cmd += [f"--pv-mutate={plan}"]
         if workers:
             cmd += ["-p", "xdist", f"--numprocesses={workers}"]
         cmd += list(pytest_args or ())

@@ -10,9 +10,14 @@ incomplete. A gate is then
 * **missing** when a test it names does not exist, or it names none;
 * **incomplete** when any was skipped, xfailed, xpassed, deselected, not
   collected or not run;
-* **discharged** only when every one of them exists, ran and passed.
+* **vacuous** when every one of them passed, but they pass against every
+  mutant of the gate's invariants too (see ``mutation_plan``): they do not
+  test the contract text;
+* **discharged** only when every one of them exists, ran and passed, and
+  (when mutation checking ran) they killed at least one mutant.
 
-So a gate with no evidence is never discharged. ``pv verify`` runs the same
+So a gate with no evidence, or with evidence that could not have failed, is never discharged.
+``pv verify`` runs the same
 functions over the recorded outcomes: a status that does not follow from
 them is tampering.
 """
@@ -24,7 +29,9 @@ from dataclasses import dataclass, field
 from pvcontracts.evidence.binding import TestBinding
 from pvcontracts.evidence.results import EXECUTED, OUTCOMES, NodeResult, RawResults, nodeid_keys
 
-GATE_STATUSES = ("discharged", "failed", "incomplete", "missing")
+GATE_STATUSES = ("discharged", "failed", "incomplete", "missing", "vacuous")
+# The diagnostic pv check reports for a gate in each status but discharged.
+STATUS_CODES = {"failed": "PV610", "incomplete": "PV611", "missing": "PV612", "vacuous": "PV615"}
 FAILING = frozenset({"failed", "error"})
 INCOMPLETE = frozenset({"skipped", "xfailed", "xpassed", "deselected", "not_collected", "not_run"})
 _RANK = {o: i for i, o in enumerate(OUTCOMES)}
@@ -104,7 +111,8 @@ def ref_outcome(tb: TestBinding, results: RawResults | None, index: dict[str, li
     return TestOutcome(tb.ref, outcome, message, instances)
 
 
-def gate_status(outcomes: list[str]) -> str:
+def gate_status(outcomes: list[str], mutation: dict | None = None) -> str:
+    """A gate's status from its tests' outcomes and, when mutation checking ran, its mutation record."""
     if not outcomes:
         return "missing"
     if any(o in FAILING for o in outcomes):
@@ -113,6 +121,8 @@ def gate_status(outcomes: list[str]) -> str:
         return "missing"
     if any(o in INCOMPLETE for o in outcomes):
         return "incomplete"
+    if mutation is not None and mutation.get("mutants", 0) > 0 and mutation.get("killed", 0) == 0:
+        return "vacuous"
     return "discharged"
 
 

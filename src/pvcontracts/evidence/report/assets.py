@@ -54,6 +54,7 @@ button.card:hover, button.card:focus-visible { border-color: var(--link); outlin
 button.card[aria-pressed="true"] { border-color: var(--link); box-shadow: 0 0 0 2px var(--link); }
 .card.s-discharged .n { color: var(--ok); } .card.s-failed .n { color: var(--bad); }
 .card.s-incomplete .n { color: var(--warn); } .card.s-missing .n { color: var(--miss); }
+.card.s-vacuous .n { color: var(--bad); }
 .filters { display: flex; flex-wrap: wrap; gap: 10px 16px; align-items: end; margin: 12px 0; padding: 10px 12px;
   background: var(--soft); border: 1px solid var(--line); border-radius: 8px; font-size: 14px; }
 .filters label { display: flex; flex-direction: column; gap: 2px; color: var(--muted); }
@@ -72,9 +73,9 @@ td.num, th.num { text-align: right; white-space: nowrap; font-variant-numeric: t
 .gate-title { display: block; color: var(--muted); font-size: 13px; }
 .badge { display: inline-block; white-space: nowrap; border-radius: 999px; padding: 1px 9px; font-size: 13px;
   font-weight: 600; border: 1px solid; }
-.b-discharged, .b-passed, .b-valid { color: var(--ok); background: var(--ok-bg); border-color: #1a7f3766; }
-.b-failed, .b-error, .b-tampered { color: var(--bad); background: var(--bad-bg); border-color: #cf222e66; }
-.b-incomplete, .b-skipped, .b-xfailed, .b-xpassed, .b-deselected, .b-not_collected, .b-not_run {
+.b-discharged, .b-passed, .b-valid, .b-killed { color: var(--ok); background: var(--ok-bg); border-color: #1a7f3766; }
+.b-failed, .b-error, .b-tampered, .b-inconsistent, .b-vacuous { color: var(--bad); background: var(--bad-bg); border-color: #cf222e66; }
+.b-incomplete, .b-survived, .b-unreached, .b-unstable, .b-skipped, .b-xfailed, .b-xpassed, .b-deselected, .b-not_collected, .b-not_run {
   color: var(--warn); background: var(--warn-bg); border-color: #9a670066; }
 .b-missing { color: var(--miss); background: var(--miss-bg); border-color: #8250df66; }
 .b-stale { color: var(--stale); background: var(--stale-bg); border-color: #bc4c0066; }
@@ -89,6 +90,8 @@ article.gate { border: 1px solid var(--line); border-left: 6px solid var(--line)
   padding: 14px 18px; margin: 14px 0; }
 article.gate.s-discharged { border-left-color: var(--ok); } article.gate.s-failed { border-left-color: var(--bad); }
 article.gate.s-incomplete { border-left-color: var(--warn); } article.gate.s-missing { border-left-color: var(--miss); }
+article.gate.s-vacuous { border-left-color: var(--bad); }
+.mutants td:first-child { white-space: nowrap; }
 article.gate header { display: flex; flex-wrap: wrap; gap: 8px; align-items: center; }
 article.gate:target { box-shadow: 0 0 0 3px #0969da55; }
 .kv { width: 100%; }

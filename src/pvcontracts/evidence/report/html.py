@@ -17,16 +17,18 @@ from html import escape
 from typing import Any, Iterable
 
 from pvcontracts.evidence.report.assets import CSS, JS
-from pvcontracts.evidence.report.model import (OUTCOME_WORDS, STATUS_MEANING, VERDICT_MEANING, VERDICTS,
-                                               FalsifierView, GateView, InvariantView, ReportView, TestView)
+from pvcontracts.evidence.report.model import (OUTCOME_WORDS, SIGNATURE_MEANING, STATUS_MEANING, VERDICT_MEANING,
+                                               VERDICTS, FalsifierView, GateView, InvariantView, ReportView, TestView)
 from pvcontracts.evidence.status import GATE_STATUSES
 from pvcontracts.util.text import visible
 
 SYMBOL = {"discharged": "\u2713", "passed": "\u2713", "valid": "\u2713", "failed": "\u2717", "error": "\u2717",
-          "tampered": "\u2717", "missing": "?", "stale": "\u21bb"}
+          "tampered": "\u2717", "inconsistent": "\u2717", "vacuous": "\u2205", "missing": "?", "stale": "\u21bb",
+          "killed": "\u2713", "survived": "!"}
 
 
 DASH = "\u2014"
+FORM_WORDS = {"dsse": " (a DSSE envelope around an in-toto Statement)", "in-toto": " (an in-toto Statement)"}
 
 
 def _e(value: Any) -> str:
@@ -135,9 +137,15 @@ def _verdict(view: ReportView) -> str:
     lines = [
         f"{_plural(len(view.gates), 'gate')} in {_plural(len(view.contracts), 'contract')}: "
         + ", ".join(f"{counts[st]} {st}" for st in GATE_STATUSES) + "." + errors,
-        f"Checked against the current tree ({_e(_git(view.current_git))}): {vc['valid']} valid, "
-        f"{vc['stale']} stale, {vc['tampered']} tampered.",
+        f"Checked against the current tree ({_e(_git(view.current_git))}): "
+        + ", ".join(f"{vc[v]} {v}" for v in VERDICTS) + ".",
+        f"Who wrote it: {_e(view.authorship)}.",
     ]
+    if view.summary.get("mutated_gates"):
+        lines.append(f"Mutation check: the tests killed {view.summary.get('mutants_killed', 0)} of "
+                     f"{_plural(view.summary.get('mutants', 0), 'mutant')} of the gates' invariants.")
+    elif view.mutation is not None and not view.mutation.get("enabled"):
+        lines.append(f"Mutation check: not run ({_e(view.mutation.get('reason'))}).")
     return (f'<section class="verdict {tone}" id="verdict" role="status"><strong>{_e(sentence)}</strong>'
             + "".join(f"<p>{line}</p>" for line in lines) + "</section>\n")
 
@@ -158,9 +166,10 @@ def _cards(view: ReportView) -> str:
     out.append(f'<div class="card"><span class="n">{s.get("counterexamples", 0)}</span>'
                f'<span class="l">counterexamples ({_plural(s.get("falsifiers", 0), "falsifier")}, '
                f'{s.get("examples", 0)} examples)</span></div>')
-    stale_tone = "s-failed" if vc["tampered"] else "s-incomplete" if vc["stale"] else "s-discharged"
-    out.append(f'<div class="card {stale_tone}"><span class="n">{vc["stale"] + vc["tampered"]}</span>'
-               f'<span class="l">gates stale or tampered</span></div>')
+    stale_tone = ("s-failed" if vc["tampered"] or vc["inconsistent"] else "s-incomplete" if vc["stale"]
+                  else "s-discharged")
+    out.append(f'<div class="card {stale_tone}"><span class="n">{vc["stale"] + vc["inconsistent"] + vc["tampered"]}'
+               f'</span><span class="l">gates stale, inconsistent or tampered</span></div>')
     out.append("</section>\n")
     return "".join(out)
 
@@ -172,13 +181,14 @@ def _filters(view: ReportView) -> str:
     contract_opts = "".join(f'<option value="{_e(c.id)}">{_e(c.id)} {_e(c.version)} ({len(c.gates)})</option>'
                             for c in view.contracts)
     verdict_opts = "".join(f'<option value="{v}">{v} ({vc[v]})</option>' for v in VERDICTS)
+    every_verdict = ", ".join(VERDICTS[:-1]) + " or " + VERDICTS[-1]
     n = len(view.gates)
     return (
         '<div class="filters" id="filters" role="search" hidden>'
         f'<label>Status<select id="filter-status"><option value="">all statuses</option>{status_opts}</select></label>'
         f'<label>Contract<select id="filter-contract"><option value="">all contracts</option>{contract_opts}'
         "</select></label>"
-        f'<label>Evidence<select id="filter-verdict"><option value="">valid, stale or tampered</option>'
+        f'<label>Evidence<select id="filter-verdict"><option value="">{every_verdict}</option>'
         f"{verdict_opts}</select></label>"
         '<label class="check"><input type="checkbox" id="filter-blocking"> only gates that block release</label>'
         '<label>Search<input type="search" id="filter-text" placeholder="gate, invariant or test" '
@@ -212,6 +222,8 @@ def _gate_table(view: ReportView) -> str:
         c = g.counts
         ran = (f'<span class="gate-title">{c.get("executed", 0)} ran</span>'
                if c.get("executed") != c.get("tests") else "")
+        if g.mutation:
+            ran += f'<span class="gate-title">{g.mutation["killed"]}/{g.mutation["mutants"]} mutants</span>'
         title = f'<span class="gate-title">{_e(g.title)}</span>' if g.title else ""
         out.append(
             f'<tr class="gate-row" id="r-{g.anchor}" data-status="{_e(g.status)}" data-contract="{_e(g.contract.id)}" '
@@ -224,11 +236,48 @@ def _gate_table(view: ReportView) -> str:
             f"<td>{_blocks_label(g)}</td>"
             f'<td class="num">{c.get("passed", 0)} / {c.get("tests", 0)}{ran}</td>'
             f"<td>{_verdict_cell(g)}</td>"
-            f'<td class="why">{_e(g.reason)}</td></tr>'
+            f'<td class="why">{_e(g.reason)}{_runtime_line(g)}</td></tr>'
         )
     out.append("</tbody></table></div>\n")
     out.append('<p id="no-match" class="help" hidden>No gate matches these filters.</p>\n')
     return "".join(out)
+
+
+def _runtime_line(g: GateView) -> str:
+    if not g.runtime_violations:
+        return ""
+    notes = "; ".join(n.text for n in g.runtime if n.violated)
+    return f'<br><span class="sev-error">a training run violated it: {_e(notes)}</span>'
+
+
+def _mutation(g: GateView) -> str:
+    m = g.mutation
+    if not m:
+        why = ("its tests did not all pass, so its mutants were not run" if g.status != "discharged"
+               else "the run did not mutation-check its gates")
+        return f'<h4>Mutation check</h4><p class="help">Not mutation-checked: {_e(why)}.</p>'
+    per = ", ".join(f"{_e(i)} {e['killed']}/{e['mutants']}" for i, e in m["invariants"].items())
+    rows = []
+    for r in m["results"]:
+        to = r["to"] if isinstance(r["to"], str) else "; ".join(f"{k}: {v}" for k, v in r["to"].items())
+        by = f"<br><span class=help>by <code>{_e(r['killed_by'])}</code></span>" if r.get("killed_by") else ""
+        rows.append(f"<tr><td><code>{_e(r['id'])}</code></td><td>{_e(r['operator'])}<br>"
+                    f'<span class="help">{_e(r["where"])}</span></td><td><code>{_e(r["from"])}</code> \u2192 '
+                    f"<code>{_e(to)}</code></td>"
+                    f"<td>{badge(r['outcome'], r['outcome'].replace('_', ' '))}{by}</td></tr>")
+    return (f"<h4>Mutation check ({m['killed']} of {_plural(m['mutants'], 'mutant')} killed)</h4>"
+            '<p class="help">Each mutant is the contract text made wrong in one place; a test kills it by failing '
+            "against it. Tests that kill no mutant do not test the text. Per invariant: " + per + ".</p>"
+            '<details><summary>every mutant</summary><div class="scroll"><table class="tests mutants"><thead><tr>'
+            "<th>Mutant</th><th>Change</th><th>Text</th><th>Outcome</th></tr></thead><tbody>"
+            + "".join(rows) + "</tbody></table></div></details>")
+
+
+def _runtime(g: GateView) -> str:
+    if not g.runtime:
+        return ""
+    items = "".join(f'<li class="{"sev-error" if n.violated else ""}">{_e(n.text)}</li>' for n in g.runtime)
+    return f"<h4>Training runs</h4><ul>{items}</ul>"
 
 
 def _diagnostic_items(diags: Iterable[Any]) -> str:
@@ -376,6 +425,8 @@ def _gate_detail(g: GateView) -> str:
     if g.falsifiers:
         parts.append(f"<h4>Falsifiers ({len(g.falsifiers)})</h4>")
         parts.extend(_falsifier(f) for f in g.falsifiers)
+    parts.append(_mutation(g))
+    parts.append(_runtime(g))
     parts.append(f'<p class="digest">gate fingerprint {_e(g.fingerprint)} \u00b7 '
                  f"record digest {_e(g.record_digest)}</p>")
     parts.append(f'<p><a href="#r-{g.anchor}">back to the table</a></p></article>\n')
@@ -405,7 +456,8 @@ def _provenance(view: ReportView) -> str:
     how = ("pv ran the bound tests in one pytest session" if run.get("mode") == "session"
            else "read results a CI job produced (nothing was run)")
     rows: list[tuple[str, str]] = [
-        ("Evidence file", f"<code>{_e(view.source)}</code>" + (" (an in-toto Statement)" if view.in_toto else "")),
+        ("Evidence file", f"<code>{_e(view.source)}</code>" + FORM_WORDS.get(view.form, "")),
+        ("Signature", _e(view.signature.detail if view.signature is not None else SIGNATURE_MEANING["none"])),
         ("Content digest", f'<span class="digest">{_e(view.content_digest)}</span>'),
         ("Taken", _e(view.created_at or "not recorded (reproducible evidence)")),
         ("Git commit then", _e(_git(view.git))),
@@ -414,6 +466,9 @@ def _provenance(view: ReportView) -> str:
         ("Falsifier profile", _e(run.get("profile") or "as declared")
          + (f", seed {_e(run['seed'])}" if run.get("seed") is not None else "")),
         ("Selected tests", _e(run.get("selected"))),
+        ("Mutation check", _e(f"{(view.mutation or {}).get('per_invariant')} mutants per invariant at most"
+                              if (view.mutation or {}).get("enabled") else
+                              f"not run ({(view.mutation or {}).get('reason') or 'not recorded'})")),
     ]
     if run.get("workers"):
         rows.append(("Workers", _e(run["workers"])))
@@ -439,7 +494,11 @@ def _legend() -> str:
             f'<dl class="grid">{status}</dl>'
             '<p class="help"><b>Evidence now</b> compares the evidence with the files in front of you today, the '
             "same recomputation <code>pv verify</code> does:</p>"
-            f'<dl class="grid">{verdicts}</dl></section>\n')
+            f'<dl class="grid">{verdicts}</dl>'
+            '<p class="help">A gate is <b>vacuous</b> when its tests pass against <b>mutants</b> of its invariants '
+            "(the contract text made wrong in one place: a comparison flipped, a constant changed, a condition "
+            "dropped) as well as against the real text. A digest shows only that the file agrees with itself; "
+            "only a signature checked with the signer's key shows who wrote it.</p></section>\n")
 
 
 def render_html(view: ReportView) -> str:

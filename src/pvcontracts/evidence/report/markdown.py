@@ -20,7 +20,7 @@ from pvcontracts.evidence.status import GATE_STATUSES
 from pvcontracts.util.text import visible
 
 SYMBOL = {"discharged": "\u2705", "failed": "\u274c", "incomplete": "\u26a0\ufe0f", "missing": "\u2753",
-          "valid": "\u2705", "stale": "\U0001f504", "tampered": "\u274c"}
+          "vacuous": "\u2205", "valid": "\u2705", "stale": "\U0001f504", "inconsistent": "\u274c", "tampered": "\u274c"}
 # Brackets are escaped, so "(...)" can never complete a link and needs no escape of its own.
 _PUNCT = re.compile(r"([\\`*_\[\]|~])")
 _LINE_START = re.compile(r"^(\s*)([-+=>#]|\d+[.)])")
@@ -91,8 +91,11 @@ def _gate_row(g: GateView) -> str:
     evidence = _status(g.verdict) + (": " + text("; ".join(g.verdict_reasons)) if g.verdict_reasons else "")
     contract = f"{text(g.contract.id)} {text(g.contract.version)}" + (
         "" if g.contract.status == "active" else f" ({text(g.contract.status)})")
+    mutants = f" ({g.mutation['killed']}/{g.mutation['mutants']} mutants)" if g.mutation else ""
+    runtime = (" \u2014 a training run violated it: " + text("; ".join(n.text for n in g.runtime if n.violated))
+               if g.runtime_violations else "")
     return (f"| {_status(g.status)} | [{text(g.id)}](#{g.anchor.lower()}) | {contract} | {blocks} | "
-            f"{c.get('passed', 0)} / {c.get('tests', 0)} | {evidence} | {text(g.reason)} |")
+            f"{c.get('passed', 0)} / {c.get('tests', 0)}{mutants} | {evidence} | {text(g.reason)}{runtime} |")
 
 
 def _invariant(inv: InvariantView) -> list[str]:
@@ -179,7 +182,26 @@ def _gate(g: GateView) -> list[str]:
         out += ["", f"**Falsifiers ({len(g.falsifiers)})**", ""]
         for f in g.falsifiers:
             out += _falsifier(f)
+    out += _mutation(g)
+    if g.runtime:
+        out += ["", "**Training runs**", ""] + [f"- {text(n.text)}" for n in g.runtime]
     out += ["", f"<sub>gate fingerprint {code(g.fingerprint)}, record digest {code(g.record_digest)}</sub>", ""]
+    return out
+
+
+def _mutation(g: GateView) -> list[str]:
+    m = g.mutation
+    if not m:
+        return ["", "**Mutation check:** not mutation-checked" + (" (its tests did not all pass)"
+                                                                  if g.status != "discharged" else "")]
+    per = ", ".join(f"{text(i)} {e['killed']}/{e['mutants']}" for i, e in m["invariants"].items())
+    out = ["", f"**Mutation check ({m['killed']} of {_plural(m['mutants'], 'mutant')} killed; per invariant: {per})**",
+           "", "| Mutant | Change | Text | Outcome |", "|---|---|---|---|"]
+    for r in m["results"]:
+        to = r["to"] if isinstance(r["to"], str) else "; ".join(f"{k}: {v}" for k, v in r["to"].items())
+        by = f" by {code(r['killed_by'])}" if r.get("killed_by") else ""
+        out.append(f"| {code(r['id'])} | {text(r['operator'])} ({text(r['where'])}) | {code(r['from'])} \u2192 "
+                   f"{code(to)} | {text(r['outcome'].replace('_', ' '))}{by} |")
     return out
 
 
@@ -211,6 +233,11 @@ def render_markdown(view: ReportView) -> str:
            f"- Falsifiers: {s.get('falsifiers', 0)}, {s.get('falsifiers_passed', 0)} passed, "
            f"{_plural(s.get('counterexamples', 0), 'counterexample')}, {s.get('examples', 0)} examples tried",
            "- Evidence against the current tree: " + ", ".join(f"{vc[v]} {v}" for v in VERDICTS),
+           f"- Who wrote it: {text(view.authorship)}",
+           "- Mutation check: " + (f"the tests killed {s.get('mutants_killed', 0)} of "
+                                   f"{_plural(s.get('mutants', 0), 'mutant')} of the gates' invariants"
+                                   if s.get("mutated_gates") else
+                                   f"not run ({text((view.mutation or {}).get('reason') or 'not recorded')})"),
            f"- Content digest: {code(view.content_digest)}", ""]
     out += ["## Gates", "", "| Status | Gate | Contract | Blocks release | Tests passed | Evidence now | Why |",
             "|---|---|---|---|---:|---|---|"]

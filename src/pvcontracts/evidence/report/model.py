@@ -13,7 +13,6 @@ the same report.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 from pvcontracts.diagnostic import Diagnostic
 from pvcontracts.evidence.status import GATE_STATUSES
 
-VERDICTS = ("valid", "stale", "tampered")
+VERDICTS = ("valid", "stale", "inconsistent", "tampered")
 OUTCOME_WORDS = {
     "passed": "passed", "failed": "failed", "error": "error", "missing": "missing", "skipped": "skipped",
     "xfailed": "xfailed", "xpassed": "xpassed", "deselected": "deselected", "not_collected": "not collected",
@@ -34,11 +33,23 @@ STATUS_MEANING = {
     "failed": "a test failed or errored, or a falsifier found a counterexample",
     "incomplete": "a test was skipped, xfailed, deselected, not collected or did not run",
     "missing": "a test it names does not exist, or it names none",
+    "vacuous": "every test passed, but they pass against every mutant of its invariants too: they do not test "
+               "the contract text",
 }
 VERDICT_MEANING = {
-    "valid": "the record is intact and the contract, invariants, falsifiers and test files are unchanged",
+    "valid": "the record agrees with itself, and the contract, invariants, falsifiers, test files and the modules "
+             "they import are unchanged",
     "stale": "something the gate rests on changed since the evidence was taken",
-    "tampered": "the record does not match its own digest, or its status does not follow from its outcomes",
+    "inconsistent": "the record does not match its digests, or a status, count or summary does not follow from what "
+                    "it records (without a signature, this is all a digest can show)",
+    "tampered": "the signature does not verify with the given key: the file was changed after it was signed",
+}
+SIGNATURE_MEANING = {
+    "verified": "signed, and the signature verifies with the given key: the named key's holder wrote this",
+    "invalid": "signed, but no signature verifies with the given key",
+    "unchecked": "signed, but no key was given to check it",
+    "unsigned": "a DSSE envelope without a valid signature",
+    "none": "not signed: its digests show it agrees with itself, not who wrote it",
 }
 
 
@@ -121,6 +132,30 @@ class ContractView:
     gates: list["GateView"] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class RuntimeNote:
+    """One run's word on one invariant of a gate: violated (how often), enforced, or not enforced (why)."""
+
+    ledger: str
+    run: str | None
+    invariant: str
+    violated: int
+    enforced: bool | None
+    reason: str | None
+
+    @property
+    def text(self) -> str:
+        run = f"run {self.run[:12]}" if self.run else "a run"
+        if self.violated:
+            times = f"{self.violated} time{'s' if self.violated != 1 else ''}"
+            return f"{self.invariant} violated {times} in {run} ({self.ledger})"
+        if self.enforced is True:
+            return f"{self.invariant} held in {run} ({self.ledger})"
+        if self.enforced is False:
+            return f"{self.invariant} not enforced in {run}: {self.reason or 'no reason given'} ({self.ledger})"
+        return f"{self.invariant}: {run} cannot say whether it was enforced ({self.ledger})"
+
+
 @dataclass
 class GateView:
     id: str
@@ -136,14 +171,27 @@ class GateView:
     falsifiers: tuple[FalsifierView, ...]
     tests: tuple[TestView, ...]
     counts: dict[str, int]
-    verdict: str  # valid | stale | tampered, from pv verify
+    verdict: str  # valid | stale | inconsistent | tampered, from pv verify
     verdict_reasons: tuple[str, ...]
     fingerprint: str
     record_digest: str
+    mutation: dict[str, Any] | None = None  # which mutants of its invariants its tests killed
+    runtime: tuple["RuntimeNote", ...] = ()  # what training runs said about its invariants
 
     @property
     def ready(self) -> bool:
-        return self.status == "discharged" and self.verdict == "valid"
+        return self.status == "discharged" and self.verdict == "valid" and not self.runtime_violations
+
+    @property
+    def runtime_violations(self) -> int:
+        return sum(n.violated for n in self.runtime)
+
+    @property
+    def mutation_text(self) -> str:
+        m = self.mutation
+        if not m:
+            return "not mutation-checked"
+        return f"{m['killed']} of {m['mutants']} mutants killed"
 
     @property
     def counterexamples(self) -> int:
@@ -175,6 +223,10 @@ class ReportView:
     verify_findings: tuple[Diagnostic, ...]  # pv verify's findings that no gate row shows (PV632, whole file)
     contracts: list[ContractView]
     gates: list[GateView]
+    signature: Any = None  # verify's SignatureState
+    form: str = "bare"  # bare | in-toto | dsse
+    mutation: dict[str, Any] | None = None  # the run's mutation settings
+    runtime_errors: int = 0  # violations of ship-blocking invariants in the recorded runs
 
     def status_counts(self) -> dict[str, int]:
         return {s: sum(1 for g in self.gates if g.status == s) for s in GATE_STATUSES}
@@ -193,8 +245,12 @@ class ReportView:
         blocking = self.blocking
         done = sum(1 for g in blocking if g.status == "discharged")
         if verdicts["tampered"]:
-            return "bad", (f"Do not trust this evidence: {_n(verdicts['tampered'], 'gate')} "
-                           f"{'does' if verdicts['tampered'] == 1 else 'do'} not match what pv check wrote.")
+            return "bad", ("Do not trust this evidence: its signature does not verify with the given key; it was "
+                           "changed after it was signed, or someone else signed it.")
+        if verdicts["inconsistent"]:
+            return "bad", (f"Do not trust this evidence: {_n(verdicts['inconsistent'], 'gate')} "
+                           f"{'disagrees' if verdicts['inconsistent'] == 1 else 'disagree'} with what the file "
+                           "itself records.")
         if self.kind == "falsify":
             s = self.summary
             tone = "good" if s.get("ok") else "bad"
@@ -204,15 +260,29 @@ class ReportView:
                           "A falsifier run alone discharges no gate.")
         stale = (f", and {_n(verdicts['stale'], 'gate')} changed since the evidence was taken" if verdicts["stale"]
                  else "")
+        who = self.authorship
         if self.summary.get("ok"):
             if verdicts["stale"]:
                 return "warn", (f"All {_n(len(blocking), 'ship-blocking gate')} were discharged{stale}: "
                                 f"take the evidence again before relying on it.")
-            return "good", (f"Ready: all {_n(len(blocking), 'ship-blocking gate')} discharged, "
-                            "and the evidence is current.")
+            return "good", (f"Ready: all {_n(len(blocking), 'ship-blocking gate')} discharged, and the evidence "
+                            f"matches the current tree ({who}).")
+        if self.runtime_errors:
+            return "bad", (f"Not ready: a training run violated {_n(self.runtime_errors, 'ship-blocking invariant')}"
+                           f" ({done} of {_n(len(blocking), 'ship-blocking gate')} discharged by tests){stale}.")
         errors = self.summary.get("errors", 0)
         extra = f"; pv check reported {_n(errors, 'error')}" if errors and done == len(blocking) else ""
         return "bad", f"Not ready: {done} of {_n(len(blocking), 'ship-blocking gate')} discharged{extra}{stale}."
+
+    @property
+    def authorship(self) -> str:
+        """Who wrote the file, as far as anything here proves it."""
+        sig = self.signature
+        if sig is not None and sig.state == "verified":
+            return f"signed with key {sig.key_id[:16]}, verified"
+        if sig is not None and sig.state == "unchecked":
+            return "signed, but the signature was not checked (no key given)"
+        return "unsigned: it agrees with itself, which does not show who wrote it"
 
 
 def _n(count: int, word: str) -> str:
@@ -256,8 +326,27 @@ def _falsifier(rec: dict[str, Any]) -> FalsifierView:
                          rec.get("duration_s"))
 
 
+def _runtime_notes(doc: dict[str, Any]) -> dict[str, list[RuntimeNote]]:
+    """Per invariant, what each recorded run said about it."""
+    out: dict[str, list[RuntimeNote]] = {}
+    for rec in doc.get("runtime") or ():
+        for run in rec.get("runs", ()):
+            for ident, entry in run.get("invariants", {}).items():
+                n = int(run.get("violations_by_invariant", {}).get(ident, 0))
+                out.setdefault(ident, []).append(RuntimeNote(rec.get("path", "?"), run.get("run"), ident, n,
+                                                             entry.get("enforced"), entry.get("reason")))
+            for ident, n in run.get("violations_by_invariant", {}).items():
+                if ident not in run.get("invariants", {}):
+                    out.setdefault(ident, []).append(RuntimeNote(rec.get("path", "?"), run.get("run"), ident, int(n),
+                                                                 None, None))
+    return out
+
+
 def build_view(doc: dict[str, Any], verify: Any, *, source: str, in_toto: bool = False) -> ReportView:
     """Join a schema-valid evidence document with a :class:`~pvcontracts.evidence.verify.VerifyReport`."""
+    from pvcontracts.evidence.status import STATUS_CODES
+
+    runtime = _runtime_notes(doc)
     invariants = {i["id"]: _invariant(i, c["id"]) for c in doc["contracts"] for i in c["invariants"]}
     falsifiers = {f["id"]: _falsifier(f) for c in doc["contracts"] for f in c["falsifiers"]}
     verdicts = {(v.contract, v.gate): v for v in verify.verdicts}
@@ -283,22 +372,31 @@ def build_view(doc: dict[str, Any], verify: Any, *, source: str, in_toto: bool =
                 tests=tuple(_test(t) for t in g["tests"]), counts=dict(g["counts"]),
                 verdict=v.verdict if v is not None else "stale",
                 verdict_reasons=tuple(v.reasons) if v is not None else ("pv verify has no verdict for it",),
-                fingerprint=g["fingerprint"], record_digest=g["record_digest"])
+                fingerprint=g["fingerprint"], record_digest=g["record_digest"], mutation=g.get("mutation"),
+                runtime=tuple(n for i in g["invariants"] for n in runtime.get(i, ())))
             cv.gates.append(gate)
             gates.append(gate)
     # pv verify turns each stale or tampered verdict into a PV630/PV631 diagnostic too; the gate rows show
     # those, so only the rest (a gate the evidence lacks, a damaged file) is listed separately.
     shown = {(v.gate, v.verdict) for v in verify.verdicts if v.verdict != "valid"}
     rest = tuple(d for d in verify.diagnostics
-                 if not (d.code in ("PV630", "PV631") and any(d.message.startswith(f"{gate} evidence is {verdict}:")
-                                                              for gate, verdict in shown)))
+                 if not (d.code in ("PV630", "PV631", "PV634")
+                         and any(d.message.startswith(f"{gate} evidence is {verdict}:") for gate, verdict in shown)))
+    # pv check records every diagnostic it printed, the gates' own status findings too: the gate rows show those.
+    own = {(STATUS_CODES[g.status], g.id) for g in gates if g.status in STATUS_CODES}
+    findings = tuple(d for d in (Diagnostic.from_dict(f) for f in doc["findings"])
+                     if not any(d.code == code and d.message.startswith(f"{gid} is ") for code, gid in own))
+    blocking_invariants = {i for g in gates if g.blocking for i in (x.id for x in g.invariants)}
+    runtime_errors = len({i for i, notes in runtime.items() if i in blocking_invariants
+                          and any(n.violated for n in notes)})
     return ReportView(
         source=source, kind=doc["kind"], created_at=doc.get("created_at"), reproducible=bool(doc["reproducible"]),
         tool=dict(doc["tool"]), git=(doc.get("source") or {}).get("git"), current_git=verify.current_git,
         environment=dict(doc["environment"]), run=dict(doc["run"]), summary=dict(doc["summary"]),
         content_digest=doc["content_digest"], in_toto=in_toto,
-        findings=tuple(Diagnostic.from_dict(d) for d in doc["findings"]), verify_findings=rest,
-        contracts=contracts, gates=gates)
+        findings=findings, verify_findings=rest, contracts=contracts, gates=gates,
+        signature=getattr(verify, "signature", None), form=getattr(verify, "form", "in-toto" if in_toto else "bare"),
+        mutation=(doc["run"].get("mutation") or None), runtime_errors=runtime_errors)
 
 
 @dataclass
@@ -311,25 +409,29 @@ class Loaded:
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
-def load_view(path: Path, root: Path, *, source: str | None = None) -> Loaded:
-    """Read evidence (bare or in-toto), verify it against the tree under ``root``, and build the view."""
-    from pvcontracts.evidence.evidence import unwrap
+def load_view(path: Path, root: Path, *, source: str | None = None, key: Path | None = None) -> Loaded:
+    """Read evidence (bare, in-toto or a DSSE envelope), verify it against the tree under ``root``, build the view."""
+    from pvcontracts.evidence.evidence import NotEvidence, load_bytes
+    from pvcontracts.evidence.safefile import Gone, Refused, read_file
     from pvcontracts.evidence.verify import verify_file
 
-    # The same recomputation pv verify does: digests, fingerprints and schema, against the current tree.
-    report = verify_file(path, root)
+    # The same recomputation pv verify does: digests, fingerprints, signature and schema, against the current tree.
+    report = verify_file(path, root, key=key)
     if report.error is not None:
         return Loaded(error=report.error, usage=True)
     if not report.verdicts and any(d.code == "PV631" for d in report.diagnostics):
-        # verify_file stops at a schema mismatch before judging any gate: nothing safe to render
-        return Loaded(error=f"{path} does not match the evidence schema", diagnostics=list(report.diagnostics))
+        # verify_file stops at a schema mismatch before judging any gate, and evidence without a gate is not
+        # what pv check writes: nothing safe to render
+        schema = any(d.message.startswith("the evidence does not match its schema") for d in report.diagnostics)
+        why = "does not match the evidence schema" if schema else "records no gate: it is not what pv check wrote"
+        return Loaded(error=f"{path} {why}", diagnostics=list(report.diagnostics))
     try:
-        data = json.loads(Path(path).read_bytes())
-    except (OSError, ValueError) as exc:  # replaced or removed between the two reads
+        unwrapped = load_bytes(read_file(Path(path)))
+    except (Refused, Gone, NotEvidence) as exc:  # replaced or removed between the two reads
         return Loaded(error=f"cannot read {path}: {exc}", usage=True)
-    doc, statement = unwrap(data)
     try:
-        view = build_view(doc, report, source=source or str(path), in_toto=statement is not None)
+        view = build_view(unwrapped.doc, report, source=source or str(path),
+                          in_toto=unwrapped.statement is not None)
     except (KeyError, TypeError, AttributeError):  # replaced between the two reads by something else
         return Loaded(error=f"{path} changed while it was being read; run pv report again", usage=True)
     return Loaded(view=view)

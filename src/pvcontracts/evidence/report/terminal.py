@@ -10,8 +10,8 @@ from __future__ import annotations
 from pvcontracts.evidence.report.model import ReportView
 from pvcontracts.util.text import visible
 
-_COLOR = {"discharged": "32", "valid": "32", "failed": "31", "tampered": "31", "incomplete": "33",
-          "stale": "33", "missing": "35"}
+_COLOR = {"discharged": "32", "valid": "32", "failed": "31", "tampered": "31", "inconsistent": "31", "vacuous": "31",
+          "incomplete": "33", "stale": "33", "missing": "35"}
 
 
 def _paint(word: str, width: int, color: bool) -> str:
@@ -34,9 +34,10 @@ def status_lines(view: ReportView, *, color: bool = False, status: str | None = 
         c = g.contract
         blocks = "yes" if g.blocking else ("draft" if g.ship_blocking and c.status == "draft" else
                                            c.status if g.ship_blocking else "no")
+        mutants = f"{g.mutation['killed']}/{g.mutation['mutants']}" if g.mutation else "-"
         rows.append((g, g.status, visible(g.id), visible(f"{c.id} {c.version}"), blocks,
-                     f"{g.counts.get('passed', 0)}/{g.counts.get('tests', 0)}", g.verdict))
-    head = ("STATUS", "GATE", "CONTRACT", "BLOCKS", "PASSED", "EVIDENCE")
+                     f"{g.counts.get('passed', 0)}/{g.counts.get('tests', 0)}", mutants, g.verdict))
+    head = ("STATUS", "GATE", "CONTRACT", "BLOCKS", "PASSED", "KILLED", "EVIDENCE")
     widths = [max([len(head[i])] + [len(r[i + 1]) for r in rows]) for i in range(len(head))]
     lines = ["  ".join(f"{h:<{w}}" for h, w in zip(head, widths)).rstrip()]
     for g, *cells in rows:
@@ -48,6 +49,9 @@ def status_lines(view: ReportView, *, color: bool = False, status: str | None = 
                 lines.append(f"    why: {visible(g.reason)}")  # escapes: no terminal control from a test name
             for r in g.verdict_reasons:
                 lines.append(f"    {g.verdict}: {visible(r)}")
+            for n in g.runtime:
+                if n.violated:
+                    lines.append(f"    runtime: {visible(n.text)}")
     if not rows:
         lines.append("(no gate matches)")
     return lines
@@ -64,8 +68,11 @@ def status_summary(view: ReportView) -> str:
         commit = "outside git"
     return (f"pv status: {s.get('blocking_discharged', 0)} of {_n(s.get('blocking_gates', 0), 'ship-blocking gate')} "
             f"discharged ({_n(len(view.gates), 'gate')}: " + ", ".join(f"{counts[k]} {k}" for k in counts)
-            + f"); evidence now: {vc['valid']} valid, {vc['stale']} stale, {vc['tampered']} tampered; "
-            f"{view.source} taken {when} {commit}")
+            + f"); evidence now: {vc['valid']} valid, {vc['stale']} stale, {vc['inconsistent']} inconsistent, "
+            f"{vc['tampered']} tampered; "
+            + (f"runtime: {view.runtime_errors} ship-blocking invariant{'s' if view.runtime_errors != 1 else ''} "
+               "violated in a training run; " if view.runtime_errors else "")
+            + f"{view.source} taken {when} {commit}; {view.authorship}")
 
 
 def render_status(view: ReportView, *, color: bool = False, status: str | None = None,

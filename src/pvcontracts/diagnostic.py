@@ -91,6 +91,7 @@ _CODE_TABLE: tuple[tuple[str, str, Severity, str], ...] = (
     ("PV411", "expression-type", Severity.ERROR, "An expression mixes types: a bool or enum in arithmetic, a number as a condition, an enum compared with anything but its values."),
     ("PV412", "let-shadows-name", Severity.ERROR, "A let has the name of a param or of a metric at its boundary, whose value is then never read."),
     ("PV413", "let-limit", Severity.ERROR, "An invariant declares more lets than the limit; every evaluation computes them all."),
+    ("PV414", "reaction-boundary", Severity.ERROR, "An on_violation action used at a boundary where it cannot act (skip_step outside step_end: there is no optimizer step to skip)."),
     # PV5xx: versions and history
     ("PV501", "changelog-missing-version", Severity.ERROR, "The changelog has no entry for the contract's current version."),
     ("PV502", "changelog-order", Severity.ERROR, "Changelog entries repeat a version, are out of order, or name a version above the contract's."),

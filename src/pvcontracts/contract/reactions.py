@@ -25,7 +25,7 @@ class Reaction:
     """What a violation does once it is counted, kept in ``monitor.violations`` and written to the ledger.
 
     ``raises``: the first one found raises ContractViolation (the run stops).
-    ``warns``: each one emits a ContractWarning.
+    ``warns``: each one emits a ContractWarning (a skipped step too: the user sees it in the log).
     ``prevents_update``: the optimizer update of the violating step is not applied, on every
     rank, decided on the device at the step (no host read), the step recorded as skipped.
     ``before_update``: with ``fatal_before_step`` the monitor evaluates it in the optimizer's
@@ -49,7 +49,7 @@ REACTIONS: dict[str, Reaction] = {r.name: r for r in (
     Reaction("abort", raises=True, before_update=True, urgent=True),
     Reaction("warn", warns=True),
     Reaction("record"),
-    Reaction("skip_step", prevents_update=True, before_update=True, urgent=True, boundaries=("step_end",)),
+    Reaction("skip_step", warns=True, prevents_update=True, before_update=True, urgent=True, boundaries=("step_end",)),
 )}
 
 DEFAULT_REACTION = "abort"  # an invariant without on_violation

@@ -145,8 +145,19 @@ class Watcher(MetricSource):
         tensor = next((a for a in args if isinstance(a, torch.Tensor)), None)
         if tensor is None:
             tensor = next((kwargs[k] for k in sorted(kwargs) if isinstance(kwargs[k], torch.Tensor)), None)
-        if tensor is None:
+        if tensor is not None:
+            self._take_fingerprint(tensor)
+
+    def observe_batch(self, batch: Any) -> None:
+        """The step's batch, for a loop whose watched model is not the module it calls (a Lightning module
+        calling an inner model): its first tensor is fingerprinted as the forward pre-hook would (device op)."""
+        if self._fingerprint_taken:
             return
+        tensor = _first_tensor(batch)
+        if tensor is not None:
+            self._take_fingerprint(tensor)
+
+    def _take_fingerprint(self, tensor: torch.Tensor) -> None:
         self._fingerprint_taken = True
         flat = tensor.detach().reshape(-1)
         stride = max(1, flat.numel() // _FINGERPRINT_ELEMENTS)
@@ -321,6 +332,25 @@ class Watcher(MetricSource):
             else:
                 owner.zero_grad = own
         self._handles, self._unwrap = [], []
+
+
+def _first_tensor(batch: Any, depth: int = 0) -> torch.Tensor | None:
+    """The first tensor of a batch: itself, a mapping's by sorted key, a sequence's in order (bounded depth)."""
+    if isinstance(batch, torch.Tensor):
+        return batch
+    if depth > 4:
+        return None
+    if isinstance(batch, Mapping):
+        items = [batch[k] for k in sorted(batch, key=str)]
+    elif isinstance(batch, (list, tuple)):
+        items = list(batch)
+    else:
+        return None
+    for item in items:
+        found = _first_tensor(item, depth + 1)
+        if found is not None:
+            return found
+    return None
 
 
 def _first_grad(params: list[torch.Tensor]) -> Any:

@@ -102,6 +102,7 @@ class Monitor:
         self._source_states: list[dict[str, Any]] = []  # loaded before the watchers they belong to exist
         self._closed = False
         self._started = False
+        self._announced = False
         self._resumed = False
         self._loaded: Mapping[str, Any] | None = None  # a state loaded before the run started (re-applied at start)
         self._epoch_loss = EpochLoss()  # train_loss when the loop gives none
@@ -171,7 +172,7 @@ class Monitor:
         once the framework knows the rank (``rank``/``world_size``, else torch.distributed's) and the
         run's output directory (``ledger``, which replaces the one given at construction; a
         per-rank file when the world is larger than one). A state loaded with :meth:`load_state_dict`
-        before the start is kept.
+        before the first boundary is kept; ``run_start`` is written at that boundary.
         """
         if self._started:
             return self
@@ -186,10 +187,18 @@ class Monitor:
                 self._apply_state(self._loaded)
         self._started = True
         self._reporter.ledger = self._open_ledger(ledger if ledger is not None else self._ledger_spec)
+        return self
+
+    def _announce(self) -> None:
+        """The run_start record, written at the first boundary: a state loaded after :meth:`start` and before
+        it (a framework restoring its checkpoint) still gives the run its saved id."""
+        self.start()
+        if self._announced:
+            return
+        self._announced = True
         self._reporter.run_start(regime=self.regime, params=self.params, contracts=self.contracts,
                                  invariants=sorted(self._by_id), mode=self.mode, sync_every=self.sync_every,
                                  rank=self._rank, world_size=self._world, resumed=self._resumed)
-        return self
 
     @property
     def started(self) -> bool:
@@ -248,7 +257,7 @@ class Monitor:
         With skip_step invariants the step's update is withheld here where they fail (on the
         device, every rank alike), and the epoch's train_loss leaves that step out.
         """
-        self.start()
+        self._announce()
         env = self._collect("step_end", metrics, consume=True)
         env.setdefault("step", self.step)
         env.setdefault("epoch", self.epoch)
@@ -279,7 +288,7 @@ class Monitor:
         Without a ``train_loss`` argument, the mean of this epoch's ``loss`` values at
         step_end is given as ``train_loss`` (read here, at the sync point).
         """
-        self.start()
+        self._announce()
         metrics = dict(metrics)
         if self._world > 1:
             metrics.update(self._rank_checksums())
@@ -321,7 +330,7 @@ class Monitor:
             "not_enforced": {k: v["reason"] for k, v in sorted(stats.items()) if not v["enforced"]}})
 
     def _epoch_level(self, boundary: str, metrics: Mapping[str, Any]) -> dict[str, Any]:
-        self.start()
+        self._announce()
         self.sync()
         # Epoch-level boundaries are sync points: reading tensors here is allowed and expected.
         env = {k: to_host(v) for k, v in self._collect(boundary, metrics, consume=False).items()}
@@ -411,7 +420,7 @@ class Monitor:
         withheld and its scheduler step undone on the host, exactly. Those checks are not
         evaluated again at step_end.
         """
-        self.start()
+        self._announce()
         env: dict[str, Any] = {"rank": self._rank, "world_size": self._world, **collected, **self._observed}
         env.setdefault("step", self.step)
         env.setdefault("epoch", self.epoch)
@@ -572,6 +581,7 @@ class Monitor:
             for source in reversed(self._sources):  # unwrap zero_grad in the reverse order of wrapping
                 source.remove()
             if self._started and self._reporter.ledger is not None:
+                self._announce()
                 self._write_counts()
                 self._reporter.ledger.close()
 

@@ -1,4 +1,4 @@
-"""Falsifiers for lr-schedule-v1 2.0.0: the schedule the contract text defines, under every convention.
+"""Falsifiers for lr-schedule-v1 3.0.0: the schedule the contract text defines, under every convention.
 
 The scheduled LR is read from the contract itself (the ``expected_lr`` let of INV-LR-003), so
 these properties are properties of the YAML: under every indexing convention warmup reaches
@@ -172,3 +172,22 @@ def test_lr_out_of_bounds_is_flagged(run: dict[str, Any], where: float, factor: 
         assume(floor_ - factor * slack < floor_)
         assert bound.evaluate({**at, "lr": floor_ - factor * slack}, run).holds is False
     assert bound.evaluate({**at, "lr": scheduled(run, k)}, run).holds is True
+
+
+@pytest.mark.discharges(gate="GATE-LR-002")
+@CI
+@given(optimizer_steps=st.integers(min_value=1, max_value=10**6), per_step=st.integers(min_value=1, max_value=64),
+       epoch=st.integers(min_value=0, max_value=10**3), off=st.integers(min_value=1, max_value=10**3),
+       sign=st.sampled_from([-1, 1]))
+def test_scheduler_stepping_is_counted(optimizer_steps: int, per_step: int, epoch: int, off: int, sign: int) -> None:
+    """INV-LR-002 holds exactly when the scheduler moved scheduler_steps_per_step times per optimizer step (or once
+    per epoch, as declared): a per-step scheduler stepped per epoch, or once per micro-batch, is flagged."""
+    stepping = invariant(C, "INV-LR-002")
+    run = params(C, lr_interval="step", scheduler_steps_per_step=per_step, total_steps=10**6, peak_lr=1.0)
+    at = {"optimizer_steps": optimizer_steps, "epoch": epoch}
+    assert stepping.evaluate({**at, "scheduler_steps": optimizer_steps * per_step}, run).holds is True
+    assert stepping.evaluate({**at, "scheduler_steps": optimizer_steps * per_step + sign * off}, run).holds is False
+    assume(epoch != optimizer_steps * per_step)
+    assert stepping.evaluate({**at, "scheduler_steps": epoch}, run).holds is False  # stepped per epoch instead
+    per_epoch = params(C, lr_interval="epoch", scheduler_steps_per_step=per_step, total_steps=10**6, peak_lr=1.0)
+    assert stepping.evaluate({**at, "scheduler_steps": epoch}, per_epoch).holds is True

@@ -37,7 +37,8 @@ def main() -> int:
         output_dir=str(out), num_train_epochs=1 if args.quick else 2, max_steps=4 if args.quick else -1,
         per_device_train_batch_size=8, per_device_eval_batch_size=32, gradient_accumulation_steps=2,
         learning_rate=2e-3, lr_scheduler_type="cosine", warmup_steps=1 if args.quick else 10, weight_decay=0.01,
-        max_grad_norm=1.0, eval_strategy="epoch", save_strategy="epoch", logging_steps=20, report_to=[], use_cpu=True, seed=0,
+        max_grad_norm=1.0, eval_strategy="epoch", save_strategy="epoch", logging_steps=20, report_to=[],
+        use_cpu=True, seed=0,
         disable_tqdm=True, dataloader_num_workers=0)
     contracts = ContractsCallback(regime="from_scratch")  # the one line
     trainer = Trainer(model=model, args=training, train_dataset=fw.Windows("train", SEQ, 64 if args.quick else None),

@@ -33,5 +33,6 @@ def test_each_action_means_one_thing() -> None:
     record = reaction_of("record")
     assert not (record.raises or record.warns or record.prevents_update or record.urgent)
     skip = reaction_of("skip_step")
-    assert skip.prevents_update and skip.before_update and skip.warns and not skip.raises and skip.boundaries == ("step_end",)
+    assert skip.prevents_update and skip.before_update and skip.warns and not skip.raises
+    assert skip.boundaries == ("step_end",)
     assert reaction_of(None) is REACTIONS["abort"] and reaction_of("nonsense") is REACTIONS["abort"]

@@ -31,7 +31,8 @@ STEPS_PER_EPOCH = runs.TRAIN // runs.BATCH // 2  # accumulation 2
 
 
 def violations(out: Path) -> list[tuple[str, Any, Any]]:
-    return [(r["invariant"], r["step"], r["epoch"]) for r in read_ledger(out / "ledger.jsonl") if r["kind"] == "violation"]
+    return [(r["invariant"], r["step"], r["epoch"]) for r in read_ledger(out / "ledger.jsonl")
+            if r["kind"] == "violation"]
 
 
 def test_clean_run_has_no_violation_writes_its_ledger_and_resumes_on_its_own_counts(tmp_path: Path) -> None:

@@ -84,7 +84,8 @@ class AcceleratorContracts:
         raw_scheduler = getattr(scheduler, "scheduler", scheduler)
         wrapped = raw_scheduler is not scheduler
         per_step = 1
-        if wrapped and getattr(scheduler, "step_with_optimizer", True) and not getattr(scheduler, "split_batches", False):
+        if wrapped and getattr(scheduler, "step_with_optimizer", True) \
+                and not getattr(scheduler, "split_batches", False):
             per_step = int(acc.num_processes)  # AcceleratedScheduler.step: one scheduler.step() per process
         model = acc.unwrap_model(model)
         vocab = vocab_size or getattr(getattr(model, "config", None), "vocab_size", None)

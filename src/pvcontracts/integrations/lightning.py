@@ -50,7 +50,7 @@ def _lightning() -> Any:
             import pytorch_lightning as pl  # the standalone package, same API
         except ImportError:
             raise IntegrationError("PV722", "lightning is not installed; install it with "
-                                   "pip install \"pv-contracts[lightning]\" (lightning >= 2.4)") from None
+                                   "pip install \"pv-contracts[lightning]\" (lightning >= 2.5.5)") from None
     return pl
 
 

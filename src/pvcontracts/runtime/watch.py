@@ -95,7 +95,6 @@ class Watcher(MetricSource):
         self.guard: UpdateGuard | None = UpdateGuard(optimizer) if guard_updates else None
         self.rewind: ScheduleRewind | None = (ScheduleRewind(scheduler, optimizer)
                                               if guard_updates and rewind_schedule and scheduler is not None else None)
-        self._skip_known = False      # the pre-step checks decided on the host: this step's update is withheld
         self._undecided: set[int] = set()  # guarded steps whose skip flag only the device knows yet
         self._handles = [optimizer.register_step_pre_hook(self._before_step),
                          optimizer.register_step_post_hook(self._after_step)]
@@ -186,8 +185,9 @@ class Watcher(MetricSource):
         self._cleared_at_step = self._cleared or probe is None or probe() is not _first_grad(self._params())
         if self._before_step_callback is not None:
             # fatal_before_step: the monitor checks what is known now and may raise, so the
-            # optimizer never applies this update, or decide to withhold it (skip_step).
-            self._skip_known = bool(self._before_step_callback(self.pre_step_metrics()))
+            # optimizer never applies this update, or decide to withhold it (skip_step: the monitor
+            # passes that decision to finish_step at step_end, a host bool, undone exactly there).
+            self._before_step_callback(self.pre_step_metrics())
         if self.guard is not None:
             self.guard.before_step()
             if self.rewind is not None:
@@ -258,11 +258,6 @@ class Watcher(MetricSource):
             self._fingerprint_taken = False
         return metrics
 
-    @property
-    def skip_known(self) -> bool:
-        """The pre-step checks withheld this step's update on the host (fatal_before_step)."""
-        return self._skip_known
-
     def finish_step(self, step: int, skip: Any) -> None:
         """At step_end, with the step's skip flag (a host bool or a device bool): withhold its update.
 
@@ -270,7 +265,6 @@ class Watcher(MetricSource):
         the step not counted. A device flag is applied on the device (no read) and the rest
         waits for :meth:`settle_skips` at the next sync point.
         """
-        self._skip_known = False
         if self.guard is None:
             return
         if not self.guard.pending:  # no optimizer step since the last step_end (a GradScaler skip, say)

@@ -79,6 +79,7 @@ import torch  # noqa: E402
 from _gpt import GPT, CollapseProbe, GPTConfig, Schedule, corpus_bytes, make_batches  # noqa: E402
 from pvcontracts.runtime import ContractWarning, Monitor, Regime  # noqa: E402
 from pvcontracts.runtime.providers import EmbeddingCollapse  # noqa: E402
+from pvcontracts.runtime.curves import Curves, Window  # noqa: E402
 from pvcontracts.runtime.watch import Watcher  # noqa: E402
 
 GOAL = 1.02
@@ -524,7 +525,9 @@ def instrumented_run(s: Setup, shape: str, profile: bool) -> tuple[dict[str, tup
     Per component: (thread CPU us per step amortised over the run, median us per call, calls).
     """
     timers: dict[str, list[float]] = {}
-    originals = {name: getattr(Watcher, name) for name in ("_before_step", "_after_step", "collect")}
+    targets = [(Watcher, name, name) for name in ("_before_step", "_after_step", "collect")]
+    targets += [(Curves, "add", "curves.add"), (Curves, "window", "curves.window"), (Window, "finish", "curves.finish")]
+    originals = {key: (owner, name, getattr(owner, name)) for owner, name, key in targets}
 
     def wrap(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         def timed(*a: Any, **k: Any) -> Any:
@@ -535,14 +538,14 @@ def instrumented_run(s: Setup, shape: str, profile: bool) -> tuple[dict[str, tup
                 timers.setdefault(name, []).append(time.thread_time() - t)
         return timed
 
-    for name, fn in originals.items():
-        setattr(Watcher, name, wrap(name, fn))
+    for key, (owner, name, fn) in originals.items():
+        setattr(owner, name, wrap(key, fn))
     profiler = cProfile.Profile() if profile else None
     try:
         train_run(s, shape, True, profiler=profiler, timers=timers)
     finally:
-        for name, fn in originals.items():
-            setattr(Watcher, name, fn)
+        for key, (owner, name, fn) in originals.items():
+            setattr(owner, name, fn)
     text = ""
     if profiler is not None:
         buf = io.StringIO()
@@ -768,13 +771,17 @@ def _bench(s: Setup, threads: int) -> int:
     print("monitor cost breakdown (an instrumented, untimed monitored run; thread CPU time):")
     labels = {"step_end": "step_end, steps between sync points", "step_end_sync": "step_end at sync points",
               "_before_step": "watch: optimizer pre-hook (grad norm)", "_after_step": "watch: optimizer post-hook",
-              "collect": "watch: collect (inside step_end)", "probe": "collapse probe (its due steps + baseline)"}
+              "collect": "watch: collect (inside step_end)", "probe": "collapse probe (its due steps + baseline)",
+              "curves.add": "curves: keep the step's row (in step_end)",
+              "curves.window": "curves: summarise a window (at sync points)",
+              "curves.finish": "curves: read back, write the record (ditto)"}
     print(f"  {'component':<42} {'us/step':>8} {'us/call':>8} {'calls':>6}")
-    for key in ("step_end", "step_end_sync", "collect", "_before_step", "_after_step", "probe"):
+    for key in ("step_end", "step_end_sync", "collect", "_before_step", "_after_step", "probe", "curves.add",
+                "curves.window", "curves.finish"):
         amort, median, n = per_step.get(key, (0.0, 0.0, 0))
         print(f"  {labels[key]:<42} {amort:>8.1f} {median:>8.1f} {n:>6}")
     direct = sum(per_step.get(k, (0.0,))[0] for k in ("step_end", "step_end_sync", "_before_step", "_after_step", "probe"))
-    print(f"  {'total (collect is inside step_end)':<42} {direct:>8.1f}   = {direct / (10 * med['cpu'][0]):.2f}% of the "
+    print(f"  {'total (collect, curves are inside step_end)':<42} {direct:>8.1f}   = {direct / (10 * med['cpu'][0]):.2f}% of the "
           f"{med['cpu'][0]:.2f} ms (cpu) bare step; break-even step for {GOAL:.2f}x: "
           f"{direct / (1000 * (GOAL - 1)):.1f} ms")
     if prof:

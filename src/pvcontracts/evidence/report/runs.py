@@ -171,7 +171,8 @@ class RunView:
 
 
 def _anchor(text: str, taken: set[str]) -> str:
-    base = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "x"
+    """``run-`` and the run id's safe characters (an id is user input), unique in the page."""
+    base = "run-" + (re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "x")
     anchor, n = base, 2
     while anchor in taken:
         anchor, n = f"{base}-{n}", n + 1
@@ -215,7 +216,7 @@ def _series(curves: dict[str, Any] | None) -> tuple[Series, ...]:
 
 def build_run(rec: dict[str, Any], ledger: str, blocking: set[str], taken: set[str]) -> RunView:
     """One run's view from its evidence record (``evidence.runtime.run_record``'s shape)."""
-    anchor = _anchor("run-" + (rec.get("run") or ledger)[:24], taken)
+    anchor = _anchor(str(rec.get("run") or ledger)[:24], taken)
     invariants = tuple(
         InvariantRow(ident, e.get("enforced"), e.get("reason"), int(e.get("evaluated", 0)),
                      int(e.get("applicable", 0)), int(rec.get("violations_by_invariant", {}).get(ident, e.get("violated", 0))),

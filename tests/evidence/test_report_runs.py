@@ -207,3 +207,15 @@ def test_a_flat_series_gets_a_visible_range() -> None:
     svg = svg_chart(_series([Point(0, 99, 2.0, 2.0, 2.0, 2.0)]), [], "c", "run r")
     y0, y1 = (float(v) for v in re.search(r'data-y0="([^"]+)" data-y1="([^"]+)"', svg).groups())
     assert y0 < 2.0 < y1
+
+
+def test_pv_plot_imports_neither_torch_nor_pytest(reported: dict[str, Any]) -> None:
+    import subprocess
+    import sys
+
+    probe = ("import io, sys\nfrom pvcontracts.cli import run\n"
+             "code = run(['plot', 'runs/bad/ledger.jsonl', '-o', 'out/p.html'], io.StringIO(), io.StringIO())\n"
+             "print(code, sorted(m for m in ('torch', 'pytest', 'hypothesis') if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=reported["root"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.stdout.strip() == "0 []", done.stdout + done.stderr

@@ -269,3 +269,15 @@ def test_the_read_count_would_catch_curves_reading_on_their_own(shipped: Path, t
     off = _reads_per_step(shipped, tmp_path / "off.jsonl", reads, curves=False)
     on = _reads_per_step(shipped, tmp_path / "on.jsonl", reads, curves=True)
     assert on != off and len(records(tmp_path / "on.jsonl", "curve")) == 3
+
+
+def test_a_value_no_number_can_be_made_of_costs_its_curve_not_the_run(make_contracts, tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    # The check never applies, so nothing reads lr as a number but the curve.
+    contracts = make_contracts({"check": "lr > 0", "when": "step < 0"}, {"check": "isfinite(loss)"})
+    monitor = Monitor.from_contracts(contracts, ledger=ledger, sync_every=3)
+    for _ in range(3):
+        monitor.step_end(lr="not a number", loss=1.0)
+    monitor.close()
+    [curve] = records(ledger, "curve")
+    assert set(curve["metrics"]) == {"loss"}

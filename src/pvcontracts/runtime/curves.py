@@ -187,10 +187,13 @@ class Window:
             self._expected(spec, [row for row in rows if spec.inputs.issubset(row)])
 
     def _summarise(self, key: tuple[str, str], values: list[Any]) -> None:
-        if all(is_host(v) for v in values):
-            self.host[key] = summarise([float(v) for v in values])
-            return
-        column = _column(values)
+        try:
+            if all(is_host(v) for v in values):
+                self.host[key] = summarise([float(v) for v in values])
+                return
+            column = _column(values)
+        except (TypeError, ValueError, RuntimeError):
+            return  # a value no number can be made of: the checks say what is wrong; a curve only shows
         if column is not None:
             self._parts.setdefault(column.device, []).append((key, _five(column)))
 
@@ -198,12 +201,12 @@ class Window:
         if not rows:
             return
         env: dict[str, Any] = dict(spec.static)
-        for name in spec.inputs:
-            column = _column([row[name] for row in rows])
-            if column is None:
-                return
-            env[name] = column
         try:
+            for name in spec.inputs:
+                column = _column([row[name] for row in rows])
+                if column is None:
+                    return
+                env[name] = column
             for name, expr in spec.lets:
                 env[name] = expr.evaluate(env, None)
         except (PvError, ArithmeticError, RuntimeError, TypeError, ValueError):

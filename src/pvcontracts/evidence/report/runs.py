@@ -217,10 +217,11 @@ def _series(curves: dict[str, Any] | None) -> tuple[Series, ...]:
 def build_run(rec: dict[str, Any], ledger: str, blocking: set[str], taken: set[str]) -> RunView:
     """One run's view from its evidence record (``evidence.runtime.run_record``'s shape)."""
     anchor = _anchor(str(rec.get("run") or ledger)[:24], taken)
+    recorded = rec.get("violations_by_invariant") or {}
+    # The counts say how often it was violated; a resume that redid steps can leave more records than counts.
     invariants = tuple(
-        InvariantRow(ident, e.get("enforced"), e.get("reason"), int(e.get("evaluated", 0)),
-                     int(e.get("applicable", 0)), int(rec.get("violations_by_invariant", {}).get(ident, e.get("violated", 0))),
-                     ident in blocking)
+        InvariantRow(ident, e.get("enforced"), e.get("reason"), int(e.get("evaluated", 0)), int(e.get("applicable", 0)),
+                     max(int(e.get("violated", 0)), int(recorded.get(ident, 0))), ident in blocking)
         for ident, e in sorted((rec.get("invariants") or {}).items()))
     violations = []
     for i, v in enumerate(rec.get("violations") or ()):

@@ -281,3 +281,33 @@ def test_a_value_no_number_can_be_made_of_costs_its_curve_not_the_run(make_contr
     monitor.close()
     [curve] = records(ledger, "curve")
     assert set(curve["metrics"]) == {"loss"}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_curves_never_synchronise_between_sync_points(shipped: Path, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = nn.Linear(4, 1).cuda()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    contracts = load_contracts(shipped, ["training-loop-pretrain-v1", "lr-schedule-v1"])
+    ledger = tmp_path / "ledger.jsonl"
+    monitor = Monitor(contracts, params=LR, sync_every=10, ledger=ledger)
+    monitor.watch(model, optimizer, scheduler)
+    try:
+        for step in range(30):
+            loss = model(torch.randn(8, 4, device="cuda")).pow(2).mean()
+            loss.backward()
+            torch.cuda.synchronize()  # start each step with an idle queue, so only our own work counts
+            if (step + 1) % 10:
+                torch.cuda.set_sync_debug_mode("error")  # any synchronisation from here raises
+            try:
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+                monitor.step_end(loss=loss.detach())
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+        monitor.close()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert [c["steps"] for c in records(ledger, "curve")] == [[0, 9], [10, 19], [20, 29]]

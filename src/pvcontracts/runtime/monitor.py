@@ -35,6 +35,7 @@ from pvcontracts.contract.contractset import load_contracts
 from pvcontracts.contract.model import Contract
 from pvcontracts.contract.regime import Regime
 from pvcontracts.runtime.checks import MODES, Check, InvariantStats, build_checks, check_runtime_params
+from pvcontracts.runtime.curves import Curves
 from pvcontracts.runtime.evaluation import Evaluator
 from pvcontracts.runtime.history import BoundedHistory
 from pvcontracts.runtime.ledger import Ledger
@@ -54,7 +55,8 @@ class Monitor:
 
     ``sync_every``: deferred tensor checks are settled every that many ``step_end``
     calls (and at every epoch-level boundary). ``fatal_before_step``: the default
-    for :meth:`watch`. ``mode``: ``"supplied"`` or ``"strict"`` (module docstring).
+    for :meth:`watch`. ``mode``: ``"supplied"`` or ``"strict"`` (module docstring). ``curves``: with a
+    ledger, also write curve records of the step metrics (:mod:`pvcontracts.runtime.curves`).
     Metric values of ``None`` count as not given. Params are checked at construction
     as `pv validate` checks declarations; every problem is listed in one ParamError.
     """
@@ -62,7 +64,7 @@ class Monitor:
     def __init__(self, contracts: list[Contract], regime: Regime | None = None,
                  params: Mapping[str, Any] | None = None, *, sync_every: int = 100,
                  ledger: Path | str | Ledger | None = None, distributed: bool | None = None,
-                 fatal_before_step: bool = False, mode: str = "supplied") -> None:
+                 fatal_before_step: bool = False, mode: str = "supplied", curves: bool = True) -> None:
         if isinstance(sync_every, bool) or not isinstance(sync_every, int) or sync_every < 1:
             raise ValueError(f"sync_every={sync_every!r} must be an integer of at least 1")
         if mode not in MODES:
@@ -101,6 +103,9 @@ class Monitor:
         self._fingerprints: dict[str, Any] = {"start": {f"rng:{k}": v for k, v in rng_fingerprints().items()},
                                               "saved": None}
         self._reporter = Reporter(self._open_ledger(ledger), self.run_id)
+        # Curve records of the step metrics, riding in the sync points' transfers; only where a ledger keeps them.
+        self._curves = (Curves(self._eval.active["step_end"], contracts, self._reporter.write, sync_every)
+                        if curves and self._reporter.ledger is not None else None)
 
     # ------------------------------------------------------------------ construction
 
@@ -179,6 +184,8 @@ class Monitor:
             self._observed = {}
             for check in self._fatal_checks:
                 check.pre_done = False
+        if self._curves is not None:
+            self._curves.add(env)
         if urgent and self._world == 1:
             # Across ranks every decision waits for the next scheduled sync point, or one rank
             # would raise while the others block in a collective: a hang is worse than a crash.
@@ -209,6 +216,8 @@ class Monitor:
 
     def checkpoint(self, **metrics: Any) -> None:
         self._epoch_level("checkpoint", metrics)
+        if self._curves is not None:  # the curve up to the checkpoint is on disk before a resume could need it
+            self._curves.flush()
 
     def resume(self, **metrics: Any) -> None:
         """After restoring a checkpoint (and :meth:`load_state_dict`).
@@ -226,6 +235,8 @@ class Monitor:
 
     def run_end(self, **metrics: Any) -> None:
         self._epoch_level("run_end", metrics)
+        if self._curves is not None:
+            self._curves.flush()
         self._write_counts()
         stats = self.stats()
         self._reporter.run_end(self.step, self.epoch, {
@@ -284,8 +295,15 @@ class Monitor:
 
     def sync(self) -> None:
         """A synchronisation point: evaluate deferred step checks and act on what they found."""
+        self._sync(window_end=True)
+
+    def _sync(self, *, window_end: bool) -> None:
         self._since_sync = 0
-        found = self._eval.settle()
+        # The curves' window (ended here, or full) rides in the flags' transfer: no read of its own.
+        window = self._curves.window(full_only=not window_end) if self._curves is not None else None
+        found = self._eval.settle(window)
+        if window is not None:
+            window.finish()  # written before acting: an abort leaves the curve up to its step in the ledger
         if self._world > 1:
             found = self._agree_across_ranks(found)
         self._reporter.act(found, self._count)
@@ -339,7 +357,7 @@ class Monitor:
             self._eval.evaluate_one(check, env, None, _NO_NAMES)
         # Settle earlier steps' deferred checks too, so none of them is left to act after this update
         # (and across ranks, agree here: one rank's finding stops every rank's step).
-        self.sync()
+        self._sync(window_end=False)
 
     # ------------------------------------------------------------------ sources
 
@@ -416,7 +434,8 @@ class Monitor:
                 "stats": {c.id: c.stats.to_dict() for c in self._eval.all_checks()},
                 "history": {b: host_state(h.state_dict()) for b, h in self._history.items()},
                 "sources": [w.state_dict() for w in self._watchers],
-                "fingerprints": dict(self._fingerprints)}
+                "fingerprints": dict(self._fingerprints),
+                **({"curves": self._curves.state_dict()} if self._curves is not None else {})}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.step = int(state["step"])
@@ -435,6 +454,8 @@ class Monitor:
             watcher.load_state_dict(source_state)
         if state.get("fingerprints"):
             self._fingerprints = dict(state["fingerprints"])
+        if self._curves is not None and state.get("curves"):
+            self._curves.load_state_dict(state["curves"])
 
     def _write_counts(self) -> None:
         self._reporter.counts(self.step, self.epoch, self.stats())
@@ -455,8 +476,18 @@ class Monitor:
                 source.remove()
             if self._reporter.ledger is not None:
                 self._start()
+                if self._curves is not None:
+                    self._close_curves(quietly=not settle)
                 self._write_counts()
                 self._reporter.ledger.close()
+
+    def _close_curves(self, *, quietly: bool) -> None:
+        try:
+            self._curves.close()
+        except Exception:
+            if not quietly:
+                raise
+            # Leaving on the loop's own exception: a curve is a picture, never worth a second error.
 
     def _record_quietly(self) -> None:
         """Leaving on an exception: record what the pending steps found, raise nothing."""

@@ -172,3 +172,25 @@ def test_lr_out_of_bounds_is_flagged(run: dict[str, Any], where: float, factor: 
         assume(floor_ - factor * slack < floor_)
         assert bound.evaluate({**at, "lr": floor_ - factor * slack}, run).holds is False
     assert bound.evaluate({**at, "lr": scheduled(run, k)}, run).holds is True
+
+
+@pytest.mark.discharges(gate="GATE-LR-002")
+@CI
+@given(run=schedules(), steps_per_epoch=st.integers(min_value=2, max_value=500), epochs=st.integers(1, 50),
+       accumulation=st.integers(min_value=2, max_value=16), data=st.data())
+def test_scheduler_stepping_faults_are_flagged(run: dict[str, Any], steps_per_epoch: int, epochs: int,
+                                               accumulation: int, data: Any) -> None:
+    """A per-step schedule stepped per epoch, per micro-batch, or on a skipped step breaks INV-LR-002; once per
+    optimizer step holds. A declared per-epoch schedule holds when stepped per epoch, and breaks when not."""
+    stepping = invariant(C, "INV-LR-002")
+    per_step = {**run, "lr_interval": "step"}
+    step = data.draw(st.integers(min_value=1, max_value=steps_per_epoch * epochs), label="optimizer_steps")
+    epoch = (step - 1) // steps_per_epoch
+    at = {"optimizer_steps": step, "epoch": epoch}
+    assert stepping.evaluate({**at, "scheduler_steps": step}, per_step).holds is True
+    assert stepping.evaluate({**at, "scheduler_steps": epoch}, per_step).holds is False  # per epoch: epoch < step
+    assert stepping.evaluate({**at, "scheduler_steps": step * accumulation}, per_step).holds is False  # micro-batches
+    assert stepping.evaluate({**at, "scheduler_steps": step + 1}, per_step).holds is False  # stepped on a skipped step
+    per_epoch = {**run, "lr_interval": "epoch"}
+    assert stepping.evaluate({**at, "scheduler_steps": epoch}, per_epoch).holds is True
+    assert stepping.evaluate({**at, "scheduler_steps": step}, per_epoch).holds is (step == epoch)

@@ -176,18 +176,25 @@ def test_lr_out_of_bounds_is_flagged(run: dict[str, Any], where: float, factor: 
 
 @pytest.mark.discharges(gate="GATE-LR-002")
 @CI
-@given(optimizer_steps=st.integers(min_value=1, max_value=10**6), per_step=st.integers(min_value=1, max_value=64),
-       epoch=st.integers(min_value=0, max_value=10**3), off=st.integers(min_value=1, max_value=10**3),
-       sign=st.sampled_from([-1, 1]))
-def test_scheduler_stepping_is_counted(optimizer_steps: int, per_step: int, epoch: int, off: int, sign: int) -> None:
-    """INV-LR-002 holds exactly when the scheduler moved scheduler_steps_per_step times per optimizer step (or once
-    per epoch, as declared): a per-step scheduler stepped per epoch, or once per micro-batch, is flagged."""
+@given(run=schedules(), steps_per_epoch=st.integers(min_value=2, max_value=500), epochs=st.integers(1, 50),
+       accumulation=st.integers(min_value=2, max_value=16), per_step=st.integers(min_value=1, max_value=64),
+       data=st.data())
+def test_scheduler_stepping_faults_are_flagged(run: dict[str, Any], steps_per_epoch: int, epochs: int,
+                                               accumulation: int, per_step: int, data: Any) -> None:
+    """A per-step schedule stepped per epoch, per micro-batch, or on a skipped step breaks INV-LR-002; moving
+    scheduler_steps_per_step times per optimizer step (Accelerate steps it once per process) holds. A declared
+    per-epoch schedule holds when stepped per epoch, and breaks when not."""
     stepping = invariant(C, "INV-LR-002")
-    run = params(C, lr_interval="step", scheduler_steps_per_step=per_step, total_steps=10**6, peak_lr=1.0)
-    at = {"optimizer_steps": optimizer_steps, "epoch": epoch}
-    assert stepping.evaluate({**at, "scheduler_steps": optimizer_steps * per_step}, run).holds is True
-    assert stepping.evaluate({**at, "scheduler_steps": optimizer_steps * per_step + sign * off}, run).holds is False
-    assume(epoch != optimizer_steps * per_step)
-    assert stepping.evaluate({**at, "scheduler_steps": epoch}, run).holds is False  # stepped per epoch instead
-    per_epoch = params(C, lr_interval="epoch", scheduler_steps_per_step=per_step, total_steps=10**6, peak_lr=1.0)
+    per_step_run = {**run, "lr_interval": "step", "scheduler_steps_per_step": per_step}
+    step = data.draw(st.integers(min_value=1, max_value=steps_per_epoch * epochs), label="optimizer_steps")
+    epoch = (step - 1) // steps_per_epoch
+    at = {"optimizer_steps": step, "epoch": epoch}
+    moved = step * per_step
+    assert stepping.evaluate({**at, "scheduler_steps": moved}, per_step_run).holds is True
+    assert stepping.evaluate({**at, "scheduler_steps": epoch}, per_step_run).holds is False  # per epoch: epoch < step
+    assert stepping.evaluate({**at, "scheduler_steps": moved * accumulation}, per_step_run).holds is False  # micro-batches
+    assert stepping.evaluate({**at, "scheduler_steps": moved + per_step}, per_step_run).holds is False  # on a skipped step
+    assert stepping.evaluate({**at, "scheduler_steps": moved - 1}, per_step_run).holds is False  # one call short
+    per_epoch = {**run, "lr_interval": "epoch", "scheduler_steps_per_step": per_step}
     assert stepping.evaluate({**at, "scheduler_steps": epoch}, per_epoch).holds is True
+    assert stepping.evaluate({**at, "scheduler_steps": step}, per_epoch).holds is (step == epoch)

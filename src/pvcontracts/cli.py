@@ -172,6 +172,18 @@ def _build_parser(stdout: TextIO, stderr: TextIO) -> _Parser:
     rp.add_argument("--key", type=Path, default=None, metavar="PUB",
                     help="check the envelope's signature with this PEM public key, as pv verify --key does")
 
+    pl = sub.add_parser("plot", help="write one self-contained HTML page of a training run's ledger: curves with "
+                        "every violation marked, invariants and violations, without a pv check")
+    pl.add_argument("ledger", type=Path, help="the ledger.jsonl a Monitor or pv train wrote")
+    pl.add_argument("--output", "-o", metavar="FILE", default=None,
+                    help="write the page here ('-' for stdout); default: beside the ledger, .html")
+    pl.add_argument("--run", default=None, metavar="ID", help="only the run whose id starts with ID")
+    pl.add_argument("--contracts", type=Path, default=None, metavar="DIR",
+                    help="contracts that say which invariants are ship-blocking and which versions are current "
+                    "(default: ROOT/contracts when it exists)")
+    pl.add_argument("--root", type=Path, default=None,
+                    help="repository root (default: nearest .git or pyproject.toml above the ledger)")
+
     st = sub.add_parser("status", help="print the gate table of an evidence file: status, ship-blocking, tests "
                         "passed, and whether the evidence still matches the tree")
     st.add_argument("evidence", type=Path, nargs="?", default=None,
@@ -386,6 +398,51 @@ def _cmd_report(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
     return EXIT_OK
 
 
+def _cmd_plot(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from pvcontracts.contract.contractset import load_contracts
+    from pvcontracts.errors import PvError
+    from pvcontracts.evidence.report.plot import load_plot, render_plot
+    from pvcontracts.util.atomic import write_text_atomic
+    from pvcontracts.validate.engine import display_path, find_root
+
+    root = (args.root or find_root([args.ledger])).resolve()
+    where = args.contracts if args.contracts is not None else (root / "contracts" if (root / "contracts").is_dir()
+                                                               else None)
+    contracts = None
+    if where is not None:
+        try:
+            contracts = load_contracts(where)
+        except PvError as exc:
+            stderr.write(f"pv plot: cannot use the contracts in {where}: {exc}\n")
+            return EXIT_USAGE
+    plotted = load_plot(args.ledger, source=str(args.ledger), contracts=contracts,
+                        contracts_from=display_path(Path(where).resolve()) if where is not None else None, run=args.run)
+    if plotted.view is None:
+        stderr.write(f"pv plot: {plotted.error}\n")
+        return EXIT_USAGE
+    page = render_plot(plotted.view)
+    target = args.output or str(args.ledger.with_suffix(".html"))
+    info = stderr if target == "-" else stdout
+    for p in plotted.view.problems:
+        info.write(f"{args.ledger}:{p.line}: {p.severity}[{p.code}]: {p.message}\n")
+    if target == "-":
+        stdout.write(page)
+    else:
+        if Path(target).resolve() == args.ledger.resolve():
+            stderr.write(f"pv plot: {target} is the ledger itself; name another destination\n")
+            return EXIT_USAGE
+        try:
+            write_text_atomic(Path(target), page)
+        except OSError as exc:
+            stderr.write(f"pv plot: cannot write {target}: {exc.strerror or exc}\n")
+            return EXIT_USAGE
+    runs = plotted.view.runs
+    violated = sum(r.violation_count for r in runs)
+    info.write(f"pv plot: {len(runs)} run{'s' if len(runs) != 1 else ''}, {violated} violation"
+               f"{'s' if violated != 1 else ''}" + (f"; html: {target}" if target != "-" else "") + "\n")
+    return EXIT_OK
+
+
 def _cmd_status(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     import os
 
@@ -437,6 +494,8 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr:
             return _cmd_report(args, stdout, stderr)
         if args.verb == "status":
             return _cmd_status(args, stdout, stderr)
+        if args.verb == "plot":
+            return _cmd_plot(args, stdout, stderr)
     except BrokenPipeError:  # `pv validate | head` is not an error
         return EXIT_OK
     except KeyboardInterrupt:

@@ -98,3 +98,33 @@ def test_regime_round_trips_through_dict_and_cli() -> None:
     assert Regime.from_cli(None, None) == Regime.finetune()
     with pytest.raises(RegimeError, match="unknown regime field"):
         Regime.from_dict({"kind": "finetune", "vocab": 3})
+
+
+def test_a_long_let_chain_in_reverse_order_compiles_without_recursion() -> None:
+    # l0 reads l1, ... l2999 reads x: ordering them is 3,000 levels deep, past Python's recursion limit
+    n = 3000
+    lets = "".join(f'      l{i}: "l{i + 1} + 1"\n' for i in range(n - 1)) + f'      l{n - 1}: "x"\n'
+    inv = compiled('    check: "l0 >= x"\n    let:\n' + lets)
+    result = inv.evaluate({"x": 1.0})
+    assert result.holds is True and result.values["l0"] == n
+
+
+def test_a_let_cycle_is_refused_when_compiled() -> None:
+    from pvcontracts.errors import ExpressionError
+
+    with pytest.raises(ExpressionError, match="cycle"):
+        compiled('    check: "a > 0"\n    let: {a: "b + 1", b: "c + 1", c: "a + 1"}\n')
+
+
+def test_the_runtime_refuses_what_validate_refuses_to_evaluate(tmp_path) -> None:
+    from pvcontracts.contract.contractset import load_contracts
+    from pvcontracts.errors import ContractLoadError
+
+    body = ('params:\n  sched: {type: enum, values: [cosine, linear]}\n  cap: {type: float, default: 1.0}\n'
+            'invariants:\n  - id: INV-T-001\n    title: t\n    at: epoch_end\n    check: "val_loss < cap + sched"\n')
+    text = BASE.split("params:")[0] + body + ("gates:\n  - {id: GATE-T-001, invariants: [INV-T-001], ship_blocking: false,"
+                                              " evidence_discharged_by: [t.py::t]}\n")
+    (tmp_path / "c.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(ContractLoadError, match="'sched'") as info:
+        load_contracts(tmp_path)
+    assert [d.code for d in info.value.diagnostics] == ["PV411"]

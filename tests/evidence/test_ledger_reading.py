@@ -73,6 +73,17 @@ def _end(run: str | None = "r1"):
     return rec
 
 
+def _curve(run: str | None = "r1", **changes):
+    rec = {"kind": "curve", "steps": [0, 9], "n": 10, "epochs": [0, 0],
+           "metrics": {"loss": [2.0, 1.0, 2.5, "nan"], "lr": [0.1, 0.1, 0.1, 0.1]}, "nonfinite": {"loss": 1},
+           "expected": {"lr": [0.1, 0.1, 0.1, 0.1]}, "expected_by": {"lr": "INV-LR-003"}, **changes}
+    for key in [k for k, v in rec.items() if v is None]:
+        del rec[key]
+    if run is not None:
+        rec["run"] = run
+    return rec
+
+
 def _j(rec) -> str:
     return json.dumps(rec)
 
@@ -109,6 +120,23 @@ CASES = {
     "unknown-kind": ("\n".join([*CLEAN, '{"kind": "heartbeat", "run": "r1"}']) + "\n",
                      [("PV645", "note", 4, "an unknown kind 'heartbeat'")]),
     "incomplete": ("\n".join(CLEAN[:2]) + "\n", [("PV643", "warning", 0, "run r1 never reached run_end")]),
+    "curve": ("\n".join([CLEAN[0], _j(_curve()), *CLEAN[1:]]) + "\n", []),
+    "curve-steps-backwards": ("\n".join([CLEAN[0], _j(_curve(steps=[9, 0])), *CLEAN[1:]]) + "\n",
+                              [("PV645", "error", 2, "a curve record whose steps is not [first, last]")]),
+    "curve-without-steps": ("\n".join([CLEAN[0], _j(_curve(steps=None)), *CLEAN[1:]]) + "\n",
+                            [("PV645", "error", 2, "a curve record whose steps is not [first, last]")]),
+    "curve-summary-of-three": ("\n".join([CLEAN[0], _j(_curve(metrics={"loss": [1, 2, 3]})), *CLEAN[1:]]) + "\n",
+                               [("PV645", "error", 2, "metrics is not an object of [first, min, max, last]")]),
+    "curve-summary-with-text": ("\n".join([CLEAN[0], _j(_curve(expected={"lr": [1, "<b>", 2, 3]})), *CLEAN[1:]])
+                                + "\n", [("PV645", "error", 2, "expected is not an object of [first, min, max")]),
+    "curve-zero-steps": ("\n".join([CLEAN[0], _j(_curve(n=0)), *CLEAN[1:]]) + "\n",
+                         [("PV645", "error", 2, "n is not a positive count of steps")]),
+    "curve-negative-count": ("\n".join([CLEAN[0], _j(_curve(nonfinite={"loss": -1})), *CLEAN[1:]]) + "\n",
+                             [("PV645", "error", 2, "nonfinite is not an object of counts")]),
+    "curve-expected-by-number": ("\n".join([CLEAN[0], _j(_curve(expected_by={"lr": 3})), *CLEAN[1:]]) + "\n",
+                                 [("PV645", "error", 2, "expected_by is not an object of invariant ids")]),
+    "curve-before-any-run": ("\n".join([_j(_curve()), *CLEAN]) + "\n",
+                             [("PV645", "error", 1, "a curve record of no run that started before it")]),
 }
 
 

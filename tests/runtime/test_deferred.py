@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from pvcontracts.contract.loading import load_contract_file
+from pvcontracts.errors import ContractLoadError
 from pvcontracts.runtime import ContractViolation, ContractWarning, Monitor, read_ledger
 
 SEED = "training-loop-pretrain-v1"
@@ -138,9 +140,15 @@ class TestValueKinds:
         assert info.value.values == {"scheduler_steps": 2**40 + 1, "optimizer_steps": 2**40 + 2}
         assert monitor.stats()["INV-T-001"]["applicable"] == 3
 
+    def test_a_numeric_check_is_refused_for_enforcement(self, make_contracts) -> None:
+        root = make_contracts({"check": "loss * 0"})
+        with pytest.raises(ContractLoadError, match="needs a condition"):  # PV411, as pv validate says
+            Monitor.from_contracts(root)
+
     def test_a_numeric_check_result_is_read_as_truth(self, make_contracts) -> None:
+        # Monitor() takes the contracts it is given as they are: a number is still read as truth, on the device
         root = make_contracts({"check": "loss * 0"})  # 0 is false, as on the host
-        monitor = Monitor.from_contracts(root, sync_every=2)
+        monitor = Monitor([load_contract_file(next(root.glob("*.yaml"))).contract], sync_every=2)
         monitor.step_end(loss=t(1.0))
         with pytest.raises(ContractViolation) as info:
             monitor.step_end(loss=t(1.0))

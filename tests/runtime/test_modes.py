@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from pvcontracts.errors import ParamError
+from pvcontracts.contract.loading import load_contract_file
+from pvcontracts.errors import ContractLoadError, ParamError
 from pvcontracts.runtime import ContractViolation, MissingMetricError, MissingParamError, Monitor, Regime, read_ledger
 
 
@@ -122,8 +123,11 @@ class TestParams:
     def test_a_let_that_shadows_a_given_param_is_refused(self, make_contracts) -> None:
         root = make_contracts({"check": "x >= w", "let": {"w": "1.0"}},
                               params={"w": {"type": "float", "default": 0.0}})
+        with pytest.raises(ContractLoadError, match="let 'w' of INV-T-001 has the name of a param"):
+            Monitor.from_contracts(root, params={"w": 2.0})  # refused at load, as pv validate refuses it (PV412)
+        contract = load_contract_file(next(root.glob("*.yaml"))).contract  # and by Monitor(), given it anyway
         with pytest.raises(ParamError, match="w: a let of INV-T-001 has that name"):
-            Monitor.from_contracts(root, params={"w": 2.0})
+            Monitor([contract], params={"w": 2.0})
 
 
 class TestApi:

@@ -48,6 +48,10 @@ def test_runs_and_prints_the_ratio(bench: tuple[subprocess.CompletedProcess[str]
     assert re.search(r"^median\s.*\d+\.\d{3}\s*$", proc.stdout, re.M), proc.stdout
     assert re.search(r"^goal <= 1\.02x: (PASS|FAIL) \(median pair ratio \d+\.\d+", proc.stdout, re.M), proc.stdout
     assert data["median_ratio"] > 0 and len(data["wall_ratios"]) == 1 and not data["failures"]
+    # The curves' cost: the same monitor with curve records off, in the same blocks, as a ratio.
+    assert re.search(r"^curves on / curves off .*: median \d+\.\d{3} wall, \d+\.\d{3} cpu;", proc.stdout, re.M)
+    assert data["curves_median_ratio"]["wall"] > 0 and len(data["no_curves_ms_per_step"]) == 1
+    assert data["curve_records"] >= 1  # the monitored run's ledger has its curve
 
 
 def test_every_shipped_step_invariant_was_evaluated(bench: tuple[subprocess.CompletedProcess[str], dict]) -> None:

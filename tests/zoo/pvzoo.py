@@ -325,9 +325,12 @@ def schedulers() -> dict[str, tuple[Callable[[Any], Any], dict[str, Any]]]:
         "hf_polynomial": (lambda o: _hf("get_polynomial_decay_schedule_with_warmup")(o, W, T, lr_end=1e-4, power=2.0),
                           {**base, "lr_schedule": "polynomial", "power": 2.0, "min_lr": 1e-4}),
         # Keywords only: older transformers releases order get_wsd_schedule's arguments differently.
+        # Releases whose get_wsd_schedule takes warmup_type warm up from min_lr_ratio, older ones from 0. The run declares
+        # what its library does, as a user would.
         "hf_wsd": (lambda o: _hf("get_wsd_schedule")(o, num_warmup_steps=W, num_stable_steps=T - W - 12,
                                                       num_decay_steps=12, min_lr_ratio=0.1),
-                   {**base, "lr_schedule": "cosine", "decay_steps": 12, "warmup_start": 0.1, "min_lr": LR * 0.1}),
+                   {**base, "lr_schedule": "cosine", "decay_steps": 12, "min_lr": LR * 0.1,
+                    "warmup_start": 0.1 if _hf_wsd_warms_from_min_lr() else 0.0}),
         "torch_sequential_linear_cosine": (
             lambda o: L.SequentialLR(o, [L.LinearLR(o, start_factor=0.1, total_iters=W),
                                          L.CosineAnnealingLR(o, T_max=T - W, eta_min=1e-4)], milestones=[W]),
@@ -344,6 +347,12 @@ def schedulers() -> dict[str, tuple[Callable[[Any], Any], dict[str, Any]]]:
                            {"peak_lr": LR, "total_steps": T + 1, "warmup_steps": W + 1, "decay_steps": 11,
                             "step_indexing": "one_based", "lr_schedule": "linear", "min_lr": LR * 0.1}),
     }
+
+
+def _hf_wsd_warms_from_min_lr() -> bool:
+    import inspect
+
+    return "warmup_type" in inspect.signature(_hf("get_wsd_schedule")).parameters
 
 
 def per_epoch_schedulers() -> dict[str, tuple[Callable[[Any], Any], dict[str, Any]]]:

@@ -25,7 +25,11 @@ inside ``step_end`` (every ``sync_every`` steps), so its cost is amortised into 
 per-step time. A *pair* is a bare and a monitored run in this one process, interleaved
 in blocks of ``--interleave`` steps whose order alternates (ABBA), so load that drifts on
 a shared machine slows both alike; untimed warm-up pairs (one per schedule shape) come
-first. The time per step of a run is its total time over its steps (a median of single
+first. Each pair also trains a third run, interleaved with the two: monitored with its
+curve records switched off (``Monitor(curves=False)``), so the cost of the curves (the
+per-window summaries of the step metrics that ride in each sync point's transfer) is
+printed as a ratio, curves on over curves off, from the same process and blocks. The
+goal is judged on the monitored run with curves on, the default. The time per step of a run is its total time over its steps (a median of single
 steps would hide the sync points); the reported figures are medians over pairs. Both
 wall-clock and process CPU time are measured (``--clock`` picks the one the goal is
 judged on); the time of the monitor's parts is measured directly too, in an untimed
@@ -75,6 +79,7 @@ import torch  # noqa: E402
 from _gpt import GPT, CollapseProbe, GPTConfig, Schedule, corpus_bytes, make_batches  # noqa: E402
 from pvcontracts.runtime import ContractWarning, Monitor, Regime  # noqa: E402
 from pvcontracts.runtime.providers import EmbeddingCollapse  # noqa: E402
+from pvcontracts.runtime.curves import Curves, Window  # noqa: E402
 from pvcontracts.runtime.watch import Watcher  # noqa: E402
 
 GOAL = 1.02
@@ -142,7 +147,7 @@ def build_setup(args: argparse.Namespace, tmp: Path) -> Setup:
 
 @dataclass
 class RunResult:
-    kind: str                 # "bare" | "monitored"
+    kind: str                 # "bare" | "monitored" | "monitored, no curves"
     shape: str
     seconds: float           # wall clock
     cpu_seconds: float       # process CPU time (all threads)
@@ -190,11 +195,11 @@ class Run:
     pass) collects step_end and probe times per call. None of these is used in a timed pair.
     """
 
-    def __init__(self, s: Setup, shape: str, monitored: bool, *,
+    def __init__(self, s: Setup, shape: str, monitored: bool, *, curves: bool = True,
                  step_hook: Callable[[int, list[warnings.WarningMessage]], None] | None = None,
                  profiler: cProfile.Profile | None = None, timers: dict[str, list[float]] | None = None) -> None:
         args = s.args
-        self.s, self.shape, self.monitored = s, shape, monitored
+        self.s, self.shape, self.monitored, self.curves = s, shape, monitored, curves
         self.step_hook, self.profiler, self.timers = step_hook, profiler, timers
         _seed(args.seed)
         self.model = GPT(s.cfg).to(s.device)
@@ -208,7 +213,7 @@ class Run:
             # Strict: every invariant of every shipped contract must get its metrics from this loop.
             self.monitor = Monitor.from_contracts(
                 args.contracts, regime=Regime.from_scratch(vocab_size=s.cfg.vocab_size), params=s.params(shape),
-                sync_every=args.sync_every, ledger=self.ledger, mode="strict")
+                sync_every=args.sync_every, ledger=self.ledger, mode="strict", curves=curves)
             self.monitor.watch(self.model, self.optimizer, self.scheduler)
             # training-health-v1's collapse check, in one line, on the token embeddings. (Not on the residual
             # stream: a language model's hidden states share one growing direction early on, which this
@@ -275,7 +280,8 @@ class Run:
     def finish(self) -> RunResult:
         """After the last step (untimed): every other boundary, then the run's result."""
         assert self.done == self.s.args.steps
-        result = RunResult("monitored" if self.monitored else "bare", self.shape, self.seconds, self.cpu_seconds,
+        kind = ("monitored" if self.curves else "monitored, no curves") if self.monitored else "bare"
+        result = RunResult(kind, self.shape, self.seconds, self.cpu_seconds,
                            self.done, float(self.loss.detach().cpu()))
         if self.monitor is not None:
             result.step_ids = [inv.id for c in self.monitor.contracts for inv in c.invariants if inv.at == "step_end"]
@@ -305,20 +311,21 @@ def train_run(s: Setup, shape: str, monitored: bool, **options: Any) -> RunResul
         return run.finish()
 
 
-def timed_pair(s: Setup, shape: str, bare_first: bool) -> tuple[RunResult, RunResult]:
-    """A bare and a monitored run, interleaved in blocks of ``--interleave`` steps.
+def timed_pair(s: Setup, shape: str, bare_first: bool) -> tuple[RunResult, RunResult, RunResult]:
+    """A bare and a monitored run, and a monitored run without curves, interleaved in blocks of ``--interleave`` steps.
 
-    Blocks alternate which run goes first (ABBA), so a machine whose load drifts during
-    the pair slows both runs alike; each run still trains all its steps in order.
+    Blocks alternate which of bare and monitored goes first (ABBA), so a machine whose load
+    drifts during the pair slows both runs alike; the run without curves goes between them,
+    its own order against the monitored run alternating too. Each run trains all its steps in order.
     """
-    bare, mon = Run(s, shape, False), Run(s, shape, True)
+    bare, mon, plain = Run(s, shape, False), Run(s, shape, True), Run(s, shape, True, curves=False)
     block = s.args.interleave or s.args.steps
-    with recording([bare, mon]):
+    with recording([bare, mon, plain]):
         for k in range(0, s.args.steps, block):
-            first, second = (bare, mon) if (k // block) % 2 == (0 if bare_first else 1) else (mon, bare)
-            first.advance(block)
-            second.advance(block)
-        return bare.finish(), mon.finish()
+            order = (bare, plain, mon) if (k // block) % 2 == (0 if bare_first else 1) else (mon, plain, bare)
+            for run in order:
+                run.advance(block)
+        return bare.finish(), mon.finish(), plain.finish()
 
 
 # --------------------------------------------------------------------------- the other boundaries
@@ -428,9 +435,11 @@ def epoch_tail(s: Setup, monitor: Monitor, model: GPT, optimizer: Any, scheduler
     monitor.run_end(gate_passed=gate_passed, gate_pass_retained=gate_passed, failure_recorded=not gate_passed)
     monitor.close()
     ckpt.unlink()
-    records = sum(1 for _ in open(ledger, encoding="utf-8"))
+    lines = open(ledger, encoding="utf-8").read().splitlines()
+    curve_records = sum(1 for line in lines if '"kind": "curve"' in line)
     return {"val_loss": val_loss, "coverage": coverage, "edge_compliance": edge, "rule_compliance": rule,
-            "gate_passed": gate_passed, "ledger_records": records, **collapse}
+            "gate_passed": gate_passed, "ledger_records": len(lines), "curve_records": curve_records,
+            "ledger_bytes": ledger.stat().st_size, **collapse}
 
 
 # --------------------------------------------------------------------------- counting host reads and syncs
@@ -516,7 +525,9 @@ def instrumented_run(s: Setup, shape: str, profile: bool) -> tuple[dict[str, tup
     Per component: (thread CPU us per step amortised over the run, median us per call, calls).
     """
     timers: dict[str, list[float]] = {}
-    originals = {name: getattr(Watcher, name) for name in ("_before_step", "_after_step", "collect")}
+    targets = [(Watcher, name, name) for name in ("_before_step", "_after_step", "collect")]
+    targets += [(Curves, "add", "curves.add"), (Curves, "window", "curves.window"), (Window, "finish", "curves.finish")]
+    originals = {key: (owner, name, getattr(owner, name)) for owner, name, key in targets}
 
     def wrap(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         def timed(*a: Any, **k: Any) -> Any:
@@ -527,14 +538,14 @@ def instrumented_run(s: Setup, shape: str, profile: bool) -> tuple[dict[str, tup
                 timers.setdefault(name, []).append(time.thread_time() - t)
         return timed
 
-    for name, fn in originals.items():
-        setattr(Watcher, name, wrap(name, fn))
+    for key, (owner, name, fn) in originals.items():
+        setattr(owner, name, wrap(key, fn))
     profiler = cProfile.Profile() if profile else None
     try:
         train_run(s, shape, True, profiler=profiler, timers=timers)
     finally:
-        for name, fn in originals.items():
-            setattr(Watcher, name, fn)
+        for key, (owner, name, fn) in originals.items():
+            setattr(owner, name, fn)
     text = ""
     if profiler is not None:
         buf = io.StringIO()
@@ -630,7 +641,8 @@ def _bench(s: Setup, threads: int) -> int:
           f"{len(step_ids)} at step_end; regime from_scratch(vocab 256); sync_every {args.sync_every}, "
           f"check_every_steps {args.check_every}; built in {build_ms:.0f} ms (once per run, untimed)")
     print(f"runs: {args.warmup_pairs} untimed warm-up pair(s), then {args.pairs} timed pair(s) of {args.steps} "
-          f"steps, interleaved in blocks of {args.interleave or args.steps} steps (ABBA), "
+          f"steps (+ a monitored run without curves in each), interleaved in blocks of "
+          f"{args.interleave or args.steps} steps (ABBA), "
           f"schedules cycled {'/'.join(args.schedules)}")
     load = os.getloadavg()[0]
     cores = len(os.sched_getaffinity(0))
@@ -655,10 +667,12 @@ def _bench(s: Setup, threads: int) -> int:
                 checked(r)
         warm_runs = len(monitored_runs)
         pairs: list[tuple[RunResult, RunResult]] = []
+        plain_runs: list[RunResult] = []  # monitored without curves, one per pair
         for i in range(args.pairs):
             shape = args.schedules[i % len(args.schedules)]
-            bare, mon = timed_pair(s, shape, bare_first=i % 2 == 0)
+            bare, mon, plain = timed_pair(s, shape, bare_first=i % 2 == 0)
             pairs.append((checked(bare), checked(mon)))
+            plain_runs.append(checked(plain))
     except Exception as exc:  # a violation or a missing metric: the benchmark is invalid
         print(f"FAILED: {type(exc).__name__}: {exc}")
         return 1
@@ -687,6 +701,12 @@ def _bench(s: Setup, threads: int) -> int:
           f"{min(ratios):.3f} .. {max(ratios):.3f}")
     print(f"final train loss {pairs[-1][0].final_loss:.4f} bare, {pairs[-1][1].final_loss:.4f} monitored "
           f"(same seed, same batches)")
+    curve_ratios = {c: [m.ms(c) / p.ms(c) for (_, m), p in zip(pairs, plain_runs)] for c in ("wall", "cpu")}
+    curves_med = {c: statistics.median(v) for c, v in curve_ratios.items()}
+    print(f"curves on / curves off (the same monitor without its curve records, in the same blocks): median "
+          f"{curves_med['wall']:.3f} wall, {curves_med['cpu']:.3f} cpu; {clock} pair ratios "
+          + " ".join(f"{r:.3f}" for r in curve_ratios[clock])
+          + f"; monitored without curves / bare {statistics.median(p.ms(clock) / b.ms(clock) for (b, _), p in zip(pairs, plain_runs)):.3f}")
     print()
 
     # ---- every step_end invariant ran
@@ -718,7 +738,8 @@ def _bench(s: Setup, threads: int) -> int:
     tail = timed[-1].tail
     print(f"last run: val_loss {tail['val_loss']:.3f}, coverage {tail['coverage']:.3f}, edge {tail['edge_compliance']:.3f}, "
           f"rule {tail['rule_compliance']:.3f}, gate {'passed' if tail['gate_passed'] else 'not passed'}, "
-          f"ledger {tail['ledger_records']} records; contract warnings: "
+          f"ledger {tail['ledger_records']} records ({tail['curve_records']} curve), {tail['ledger_bytes']} bytes; "
+          f"contract warnings: "
           f"{sum(len(r.warnings) for r in monitored_runs)}")
     print()
 
@@ -750,13 +771,17 @@ def _bench(s: Setup, threads: int) -> int:
     print("monitor cost breakdown (an instrumented, untimed monitored run; thread CPU time):")
     labels = {"step_end": "step_end, steps between sync points", "step_end_sync": "step_end at sync points",
               "_before_step": "watch: optimizer pre-hook (grad norm)", "_after_step": "watch: optimizer post-hook",
-              "collect": "watch: collect (inside step_end)", "probe": "collapse probe (its due steps + baseline)"}
+              "collect": "watch: collect (inside step_end)", "probe": "collapse probe (its due steps + baseline)",
+              "curves.add": "curves: keep the step's row (in step_end)",
+              "curves.window": "curves: summarise a window (at sync points)",
+              "curves.finish": "curves: read back, write the record (ditto)"}
     print(f"  {'component':<42} {'us/step':>8} {'us/call':>8} {'calls':>6}")
-    for key in ("step_end", "step_end_sync", "collect", "_before_step", "_after_step", "probe"):
+    for key in ("step_end", "step_end_sync", "collect", "_before_step", "_after_step", "probe", "curves.add",
+                "curves.window", "curves.finish"):
         amort, median, n = per_step.get(key, (0.0, 0.0, 0))
         print(f"  {labels[key]:<42} {amort:>8.1f} {median:>8.1f} {n:>6}")
     direct = sum(per_step.get(k, (0.0,))[0] for k in ("step_end", "step_end_sync", "_before_step", "_after_step", "probe"))
-    print(f"  {'total (collect is inside step_end)':<42} {direct:>8.1f}   = {direct / (10 * med['cpu'][0]):.2f}% of the "
+    print(f"  {'total (collect, curves are inside step_end)':<42} {direct:>8.1f}   = {direct / (10 * med['cpu'][0]):.2f}% of the "
           f"{med['cpu'][0]:.2f} ms (cpu) bare step; break-even step for {GOAL:.2f}x: "
           f"{direct / (1000 * (GOAL - 1)):.1f} ms")
     if prof:
@@ -775,6 +800,10 @@ def _bench(s: Setup, threads: int) -> int:
             "monitored_cpu_ms_per_step": [m.cpu_ms_per_step for _, m in pairs],
             "clock": clock, "wall_ratios": wall_ratios, "cpu_ratios": cpu_ratios,
             "median_ratio": ratio_med, "goal": GOAL, "pass": ok, "loadavg": load,
+            "no_curves_ms_per_step": [p.ms_per_step for p in plain_runs],
+            "no_curves_cpu_ms_per_step": [p.cpu_ms_per_step for p in plain_runs],
+            "curves_ratios": curve_ratios, "curves_median_ratio": curves_med,
+            "curve_records": timed[-1].tail["curve_records"],
             "step_invariants": {i: {k: sum(r.stats[i][k] for r in timed) for k in ("evaluated", "applicable",
                                                                                    "not_supplied")}
                                 for i in step_ids},

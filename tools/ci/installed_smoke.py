@@ -9,8 +9,8 @@ the checkout can be imported by accident. It checks what a user of the wheel rel
 1. ``pvcontracts`` is imported from site-packages, not from the checkout;
 2. the wheel carries exactly the repository's ``contracts/*.yaml``, byte for byte, and
    ``Monitor.from_contracts()`` with its default finds them;
-3. a short monitored training loop with the default contracts runs to ``run_end`` with
-   no violation and writes its ledger;
+3. a short monitored training loop with the default contracts (all of them, in the default
+   mode) runs to ``run_end`` with no violation, and its ledger says what was enforced;
 4. ``pv train`` runs a tiny task (the trainer's test task, from REPO) with the shipped
    contracts and passes.
 
@@ -67,8 +67,8 @@ def monitored_loop(workdir: Path) -> None:
     model = torch.nn.Sequential(torch.nn.Embedding(vocab, 16), torch.nn.Flatten(), torch.nn.Linear(16 * 4, vocab))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     ledger = workdir / "smoke-ledger.jsonl"
-    monitor = Monitor.from_contracts(regime=Regime.from_scratch(vocab_size=vocab), select=["training-loop-pretrain-v1"],
-                                     sync_every=10, ledger=ledger)
+    # every shipped contract, in the default mode: what this loop supplies is enforced, the rest reported as not
+    monitor = Monitor.from_contracts(regime=Regime.from_scratch(vocab_size=vocab), sync_every=10, ledger=ledger)
     monitor.watch(model, optimizer)  # grad norm, applied LR, step counts, grads cleared
     data = torch.randint(0, vocab, (steps, 8, 5))
     for epoch in range(2):
@@ -88,7 +88,12 @@ def monitored_loop(workdir: Path) -> None:
     kinds = [r.get("kind") for r in records]
     if "run_end" not in kinds or "violation" in kinds:
         fail(f"the monitored loop's ledger reads {kinds}")
-    print(f"installed smoke: a monitored loop ran {steps} steps to run_end with no violation ({len(records)} ledger records)")
+    counts = [r for r in records if r.get("kind") == "counts"][-1]["invariants"]
+    enforced = sorted(i for i, c in counts.items() if c.get("enforced"))
+    if not {"INV-TRAIN-001", "INV-TRAIN-005"} <= set(enforced):
+        fail(f"the default contracts did not enforce the loss checks this loop supplies: enforced {enforced}")
+    print(f"installed smoke: a monitored loop ran {steps} steps to run_end with no violation; "
+          f"{len(enforced)} of {len(counts)} shipped invariants enforced, the rest reported with the reason")
 
 
 def pv_train(repo: Path, workdir: Path) -> None:

@@ -128,23 +128,26 @@ class CompiledInvariant:
 
 
 def _order_lets(inv: Invariant, compiled: dict[str, Expression]) -> list[str]:
+    """Each let after the lets it reads (depth first, without recursion: a let chain may be long)."""
     order: list[str] = []
-    state: dict[str, int] = {}
-
-    def visit(name: str) -> None:
-        if state.get(name) == 2:
-            return
-        if state.get(name) == 1:
-            raise ExpressionError("PV407", f"let values of {inv.id} refer to each other in a cycle through '{name}'")
-        state[name] = 1
-        for dep in compiled[name].names:
-            if dep in compiled and dep != name:
-                visit(dep)
-        state[name] = 2
-        order.append(name)
-
-    for name in compiled:
-        visit(name)
+    state: dict[str, int] = {}  # 1: on the current path, 2: ordered
+    for root in compiled:
+        if state.get(root) == 2:
+            continue
+        stack = [(root, iter([d for d in compiled[root].names if d in compiled and d != root]))]
+        state[root] = 1
+        while stack:
+            name, deps = stack[-1]
+            dep = next(deps, None)
+            if dep is None:
+                stack.pop()
+                state[name] = 2
+                order.append(name)
+            elif state.get(dep) == 1:
+                raise ExpressionError("PV407", f"let values of {inv.id} refer to each other in a cycle through '{dep}'")
+            elif state.get(dep) != 2:
+                state[dep] = 1
+                stack.append((dep, iter([d for d in compiled[dep].names if d in compiled and d != dep])))
     return order
 
 

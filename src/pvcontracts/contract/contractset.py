@@ -1,8 +1,8 @@
-"""Load a set of contracts for enforcement: the runtime refuses what `pv validate` would refuse to load.
+"""Load a set of contracts for enforcement: the runtime refuses what `pv validate` would refuse to evaluate.
 
-Schema errors and expressions outside the language stop the load with a
-ContractLoadError carrying the diagnostics; cross-contract linting stays the
-validator's job.
+Schema errors, and whatever validate's language rules refuse (params, expressions,
+lets, types), stop the load with a ContractLoadError carrying the diagnostics;
+cross-contract linting and test references stay the validator's job.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ def load_contracts(path: Path | str | None = None, select: Iterable[str] | None 
         errors.extend(d for d in loaded.diagnostics if d.severity == Severity.ERROR)
         if loaded.contract is not None:
             contracts.append(loaded.contract)
+            errors.extend(d for d in _enforceability_problems(loaded.contract) if d.severity == Severity.ERROR)
     if errors:
         first = errors[0]
         raise ContractLoadError(f"{len(errors)} error(s) in contracts, first: {first.file}:{first.line}:"
@@ -82,3 +83,22 @@ def load_contracts(path: Path | str | None = None, select: Iterable[str] | None 
             continue
         out.append(c)
     return out
+
+
+# The rules of `pv validate` that decide whether a contract's expressions can be evaluated at all:
+# param declarations, the language, let limits and shadowing, types. The runtime refuses what they
+# refuse, so an unvalidated `cap + sched` or a 3,000-let chain never reaches a training loop.
+_ENFORCEABILITY_RULES = ("params", "expressions", "lets", "expression-types")
+
+
+def _enforceability_problems(contract: Contract) -> list:
+    # Imported here: the validate package is only needed once a contract is loaded for enforcement.
+    from pvcontracts.validate.rules import CONTRACT_RULES
+
+    return [d for name in _ENFORCEABILITY_RULES for d in CONTRACT_RULES[name][0](contract)
+            if d.code not in _LEFT_TO_THE_RUN]
+
+
+# A name outside the vocabulary and the contract's `metrics:` is validate's finding, not a reason to refuse
+# a run: the loop may supply it, and a name it never supplies is reported as not enforced.
+_LEFT_TO_THE_RUN = frozenset({"PV405"})

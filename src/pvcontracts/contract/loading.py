@@ -15,6 +15,7 @@ from pvcontracts.contract.model import Contract, build_contract
 from pvcontracts.contract.schema import SchemaFault, check_schema
 from pvcontracts.contract.yamlload import DEFAULT_MAX_BYTES, LoadedYaml, decode_text, load_yaml_text
 from pvcontracts.diagnostic import Diagnostic, make
+from pvcontracts.util.bounded import read_at_most
 
 CONTRACT_SUFFIXES = (".yaml", ".yml")
 
@@ -75,15 +76,7 @@ def read_bytes(path: Path, display: str, max_bytes: int = DEFAULT_MAX_BYTES) -> 
         if st.st_size > max_bytes:
             return None, [make("PV001", display, 0, 0, f"file is {st.st_size} bytes, over the limit of {max_bytes}",
                                "contracts are a few KB; raise --max-bytes only if this one really must be this big")]
-        chunks: list[bytes] = []
-        left = max_bytes + 1  # one byte past the limit tells a file that grew since fstat
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 16))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        raw = b"".join(chunks)
+        raw = read_at_most(fd, max_bytes, chunk_size=1 << 16)  # one byte past the limit: a file that grew
     except OSError as exc:
         return None, [make("PV001", display, 0, 0, f"cannot read file: {exc.strerror or exc}")]
     finally:

@@ -8,13 +8,14 @@ would refuse as a default is refused at run time too, with the same words.
 
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from pvcontracts.contract.model import Param
 
-__all__ = ["ParamProblem", "declaration_problems", "value_problem", "values_problems"]
+__all__ = ["ParamProblem", "declaration_problems", "value_problem"]
 
 
 @dataclass(frozen=True)
@@ -37,25 +38,29 @@ def _fmt(value: Any) -> str:
 
 
 def value_problem(param: Param, value: Any) -> str | None:
-    """Why ``value`` is not a valid value of ``param``, or None when it is."""
+    """Why ``value`` is not a valid value of ``param``, or None when it is (``name=value must ...``)."""
     kind = param.type
-    name = param.name
+    shown = str(value).lower() if isinstance(value, bool) else _fmt(value) if _is_number(value) else repr(value)
+    said = f"{param.name}={shown}"  # as YAML spells it: true, 3, 'cosine'
+
     if kind == "enum":
         if isinstance(value, str) and value in param.values:
             return None
-        return f"{value!r} is not a valid enum value of param '{name}' (one of {', '.join(param.values)})"
+        close = difflib.get_close_matches(value, list(param.values), n=1) if isinstance(value, str) else []
+        return f"{said} must be one of {', '.join(param.values)}" + (f" (did you mean {close[0]!r}?)" if close else "")
     if kind == "bool":
-        return None if isinstance(value, bool) else f"{value!r} is not a valid bool for param '{name}'"
+        return None if isinstance(value, bool) else f"{said} must be true or false"
     if kind == "int" and not (isinstance(value, int) and not isinstance(value, bool)):
-        return f"{value!r} is not a valid int for param '{name}'"
+        return f"{said} must be an integer"
     if kind == "float":
         if not _is_number(value):
-            return f"{value!r} is not a valid float for param '{name}'"
+            return f"{said} must be a number"
         if isinstance(value, float) and math.isnan(value):
-            return f"nan is not a usable value of param '{name}': every comparison with it is false"
-    low, high = param.min, param.max
-    if (low is not None and value < low) or (high is not None and value > high):
-        return f"{_fmt(value)} is outside [{_fmt(low)}, {_fmt(high)}] for param '{name}'"
+            return f"{said} must be a number, not nan: every comparison with nan is false"
+    if param.min is not None and value < param.min:
+        return f"{said} must be at least {_fmt(param.min)}"
+    if param.max is not None and value > param.max:
+        return f"{said} must be at most {_fmt(param.max)}"
     return None
 
 
@@ -85,16 +90,4 @@ def declaration_problems(param: Param) -> list[ParamProblem]:
         why = value_problem(param, param.default)
         if why is not None:
             out.append(ParamProblem("default", f"default {why}"))
-    return out
-
-
-def values_problems(declared: Mapping[str, Param], given: Mapping[str, Any]) -> dict[str, str]:
-    """For the params in ``given`` that ``declared`` declares, why each value is invalid (names absent: valid)."""
-    out = {}
-    for name, value in given.items():
-        param = declared.get(name)
-        if param is not None:
-            why = value_problem(param, value)
-            if why is not None:
-                out[name] = why
     return out

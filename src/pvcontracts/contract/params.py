@@ -6,8 +6,9 @@ of values is added once:
 - *Is this value acceptable for this param?* :func:`param_problems` checks
   runtime values against the declarations (type, min/max, enum values, unknown
   names with a "did you mean"), returning every problem at once; the runtime
-  raises them together as one :class:`~pvcontracts.errors.ParamError`.
-  ``pv validate`` can call the same function for defaults.
+  raises them together as one :class:`~pvcontracts.errors.ParamError`. Each
+  value is judged by :func:`pvcontracts.contract.paramcheck.value_problem`, the
+  rule ``pv validate`` applies to a declaration's default.
 - *Which value wins?* :func:`layered`: declared defaults < the regime's fields <
   the caller's params < the metrics of one boundary call.
 
@@ -23,6 +24,7 @@ import math
 from typing import Any, Iterable, Mapping
 
 from pvcontracts.contract.model import Contract, Param
+from pvcontracts.contract.paramcheck import value_problem
 
 __all__ = ["HOST_TYPES", "is_host", "layered", "param_problems", "declared_params"]
 
@@ -55,30 +57,6 @@ def declared_params(contracts: Iterable[Contract]) -> dict[str, list[tuple[Contr
     return out
 
 
-def value_problem(name: str, p: Param, value: Any) -> str | None:
-    """Why ``value`` is not acceptable for the declared param ``p`` (None when it is)."""
-    if p.type == "bool":
-        return None if isinstance(value, bool) else f"{name}={value!r} must be true or false"
-    if p.type == "enum":
-        if isinstance(value, str) and value in p.values:
-            return None
-        close = difflib.get_close_matches(str(value), list(p.values), n=1) if isinstance(value, str) else []
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return f"{name}={value!r} must be one of {', '.join(p.values)}{hint}"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return f"{name}={value!r} must be {'an integer' if p.type == 'int' else 'a number'}"
-    if p.type == "int" and not isinstance(value, int):
-        if not (isinstance(value, float) and value.is_integer()):
-            return f"{name}={value!r} must be an integer"
-    if isinstance(value, float) and math.isnan(value):
-        return f"{name}={value!r} must be a number, not nan"
-    if p.min is not None and value < p.min:
-        return f"{name}={value!r} must be at least {p.min:g}"
-    if p.max is not None and value > p.max:
-        return f"{name}={value!r} must be at most {p.max:g}"
-    return None
-
-
 def param_problems(contracts: Iterable[Contract], params: Mapping[str, Any],
                    allowed_extra: Iterable[str] = ()) -> list[str]:
     """Every problem with runtime ``params`` against the contracts' declarations, in a stable order.
@@ -101,7 +79,7 @@ def param_problems(contracts: Iterable[Contract], params: Mapping[str, Any],
             continue
         seen = set()
         for contract, p in declared[name]:
-            problem = value_problem(name, p, value)
+            problem = value_problem(p, value)
             if problem is not None and problem not in seen:
                 seen.add(problem)
                 problems.append(f"{problem} (declared by {contract.id})")

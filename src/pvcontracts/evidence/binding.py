@@ -32,6 +32,7 @@ from pvcontracts.contract.model import Contract, Falsifier, Gate
 from pvcontracts.diagnostic import Diagnostic, Severity, make
 from pvcontracts.evidence.results import RawResults, nodeid_keys, split_nodeid
 from pvcontracts.validate.testrefs import RefProblem, TestResolver, parse_test_ref
+from pvcontracts.validate.testrefs.parametrize import dotted
 
 # Static problems that mean "this test does not exist". PV306 (exists, not collected by default) and
 # PV307 (the file does not parse: pytest will report a collection error) are left to the run to decide.
@@ -145,16 +146,6 @@ class Claims:
             self.where.setdefault(key, where)
 
 
-def _dotted(node: ast.expr) -> str:
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-    return ".".join(reversed(parts))
-
-
 def _marks(expr: ast.expr) -> tuple[set[str], list[str]]:
     """Gates named by ``discharges`` markers in a decorator or ``pytestmark`` value."""
     good: set[str] = set()
@@ -163,7 +154,7 @@ def _marks(expr: ast.expr) -> tuple[set[str], list[str]]:
     for item in items:
         call = item if isinstance(item, ast.Call) else None
         target = call.func if call is not None else item
-        name = _dotted(target)
+        name = dotted(target) or ""
         if not name.endswith("mark.discharges"):
             continue
         if call is None:

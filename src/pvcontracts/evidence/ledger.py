@@ -2,7 +2,7 @@
 
 The ledger is JSON lines written by :mod:`pvcontracts.runtime.ledger` (the
 format both sides agreed on: records of kind ``run_start``, ``counts``,
-``violation`` and ``run_end``, each with the run id ``run``). A reader that
+``violation``, ``curve`` and ``run_end``, each with the run id ``run``). A reader that
 skips what it does not understand can be made to say anything: delete the
 violation record of a ship-blocking invariant, and the run looks clean. So
 every line is accounted for:
@@ -30,9 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pvcontracts.evidence.curves import CurveReader
+from pvcontracts.evidence.curves import malformed as curve_problem
+
 MAX_DEPTH = 32
 MAX_LINE_BYTES = 4 * 1024 * 1024
-KINDS = ("run_start", "counts", "violation", "run_end")
+KINDS = ("run_start", "counts", "violation", "curve", "run_end")
 COUNT_KEYS = ("evaluated", "applicable", "violated", "unevaluable")
 
 
@@ -59,6 +62,7 @@ class Segment:
     start: dict[str, Any]
     line: int
     ended: bool = False
+    end: dict[str, Any] | None = None  # its run_end record
 
 
 @dataclass
@@ -72,6 +76,8 @@ class Run:
     enforced: dict[str, tuple[bool | None, str | None]] = field(default_factory=dict)
     violations_by_invariant: dict[str, int] = field(default_factory=dict)
     violations: list[dict[str, Any]] = field(default_factory=list)
+    curves: CurveReader = field(default_factory=CurveReader)
+    last_step: int | None = None  # steps taken, as far as a counts or run_end record says
 
     @property
     def violation_count(self) -> int:
@@ -79,8 +85,14 @@ class Run:
 
     def add(self, record: dict[str, Any]) -> None:
         kind = record["kind"]
+        step = record.get("step")
+        if kind in ("counts", "run_end") and isinstance(step, int) and not isinstance(step, bool):
+            self.last_step = max(self.last_step or 0, step)
         if kind == "run_end":
             self.segments[-1].ended = True
+            self.segments[-1].end = record
+        elif kind == "curve":
+            self.curves.add(record)
         elif kind == "violation":
             ident = record["invariant"]
             self.violations_by_invariant[ident] = self.violations_by_invariant.get(ident, 0) + 1
@@ -152,6 +164,8 @@ def malformed(record: dict[str, Any]) -> str | None:
     elif kind == "violation":
         if not isinstance(record.get("invariant"), str):
             return "a violation record without an invariant id"
+    elif kind == "curve":
+        return curve_problem(record)
     elif kind != "run_end":
         return f"an unknown kind {kind!r}" if kind is not None else "a record without a kind"
     return None

@@ -21,19 +21,47 @@ enforced (and why not), and its violations. Each run is judged on its own:
 
 ``pv verify`` judges the recorded runs again (:func:`judge_recorded`) without
 the ledger, so a violation fails it as it failed ``pv check``.
+
+Each run's entry also carries what the report shows of it (the report reads
+nothing but the evidence): when it started and ended (the ledger's own clock),
+the furthest step it reached, each kept violation's expression and values, and
+its curves (:mod:`pvcontracts.evidence.curves`): loss, LR and grad norm, and the
+metrics of any invariant it violated, at most ``CHART_POINTS`` points.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
+import math
 from pathlib import Path
 from typing import Any
 
 from pvcontracts.contract.model import Contract
 from pvcontracts.diagnostic import Diagnostic, Severity, make
+from pvcontracts.evidence.curves import CHARTED
 from pvcontracts.evidence.ledger import COUNT_KEYS, LedgerUnreadable, Run, read
 
 MAX_VIOLATIONS_KEPT = 100  # per run; the counts are always complete
-_VIOLATION_KEYS = ("invariant", "contract", "contract_version", "boundary", "step", "epoch", "on_violation", "message")
+_VIOLATION_KEYS = ("invariant", "contract", "contract_version", "boundary", "step", "epoch", "on_violation", "message",
+                   "expression", "values")
+
+
+def _moment(value: Any) -> str | None:
+    """A ledger's time (seconds since the epoch) as UTC ISO 8601, or None when it has none."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    try:
+        moment = _dt.datetime.fromtimestamp(value, _dt.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def charted_metrics(run: Run) -> list[str]:
+    """The metrics a run's charts show: loss, LR, grad norm, and those its violated invariants read."""
+    have = run.curves.metrics()
+    read = {name for v in run.violations for name in (v.get("values") or {}) if isinstance(name, str)}
+    return sorted(m for m in have if m in CHARTED or m in read)
 
 
 def _display(path: Path, root: Path) -> str:
@@ -57,6 +85,7 @@ def run_record(run: Run, current: dict[str, str]) -> dict[str, Any]:
         flag, reason = run.enforced.get(ident, (None, None))
         invariants[ident] = {**{k: int(entry.get(k, 0)) for k in COUNT_KEYS}, "enforced": flag, "reason": reason}
     selected = first.get("invariants")
+    end = run.segments[-1].end or {}
     return {
         "run": run.run_id,
         "segments": len(run.segments),
@@ -70,6 +99,10 @@ def run_record(run: Run, current: dict[str, str]) -> dict[str, Any]:
         "violation_count": run.violation_count,
         "violations_by_invariant": dict(sorted(run.violations_by_invariant.items())),
         "violations": [{k: v.get(k) for k in _VIOLATION_KEYS} for v in run.violations[:MAX_VIOLATIONS_KEPT]],
+        "started": _moment(first.get("time")),
+        "ended": _moment(end.get("time")) if run.segments[-1].ended else None,
+        "last_step": run.last_step,
+        "curves": run.curves.chart(charted_metrics(run)),
     }
 
 

@@ -17,6 +17,8 @@ import os
 import stat
 from pathlib import Path
 
+from pvcontracts.util.bounded import read_at_most
+
 MAX_INPUT_BYTES = 32 * 1024 * 1024  # a test file or module this large is not a test file
 MAX_EVIDENCE_BYTES = 256 * 1024 * 1024
 
@@ -56,15 +58,7 @@ def _read_fd(fd: int, shown: str, limit: int) -> bytes:
         raise Refused(f"{shown} is {_kind(st.st_mode)}, not a regular file")
     if st.st_size > limit:
         raise Refused(f"{shown} is {st.st_size} bytes, over the limit of {limit}")
-    chunks: list[bytes] = []
-    left = limit + 1  # one byte past the limit tells a file that grew since fstat
-    while left > 0:
-        chunk = os.read(fd, min(left, 1 << 20))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        left -= len(chunk)
-    raw = b"".join(chunks)
+    raw = read_at_most(fd, limit)  # one byte past the limit tells a file that grew since fstat
     if len(raw) > limit:
         raise Refused(f"{shown} grew past the limit of {limit} bytes while it was read")
     return raw

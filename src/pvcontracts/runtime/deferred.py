@@ -105,8 +105,25 @@ def _bad_rows(check: Any, entries: Sequence[Any], params: Mapping[str, Any]) -> 
     return torch.stack(rows_bad), torch.stack(rows_applies)
 
 
-def evaluate_pending(pending: Sequence[Any], params: Mapping[str, Any]) -> Iterator[tuple[Any, list[Any], int]]:
-    """For each check with pending rows: (check, every violating entry in step order, rows where it applied)."""
+def _read(flags: torch.Tensor | None, payload: torch.Tensor | None) -> tuple[list[list[Any]], list[float]]:
+    """The one sync of a sync point on one device: the flags ``[bad, applies]`` and a rider's payload, one transfer."""
+    if payload is None:
+        return flags.cpu().tolist(), []
+    if flags is None:
+        return [[], []], payload.cpu().tolist()
+    width = flags.shape[1]
+    values = torch.cat([flags.reshape(-1).to(payload.dtype), payload]).cpu().tolist()
+    return [[v != 0 for v in values[:width]], [v != 0 for v in values[width:2 * width]]], values[2 * width:]
+
+
+def evaluate_pending(pending: Sequence[Any], params: Mapping[str, Any],
+                     rider: Any = None) -> Iterator[tuple[Any, list[Any], int]]:
+    """For each check with pending rows: (check, every violating entry in step order, rows where it applied).
+
+    ``rider`` (the curves' window, :class:`pvcontracts.runtime.curves.Window`) travels in the same
+    transfer: ``rider.payloads()`` gives one vector per device, ``rider.receive(device, values)``
+    gets its host values back.
+    """
     groups: dict[int, tuple[Any, list[Any]]] = {}
     for entry in pending:
         groups.setdefault(id(entry.check), (entry.check, []))[1].append(entry)
@@ -118,10 +135,14 @@ def evaluate_pending(pending: Sequence[Any], params: Mapping[str, Any]) -> Itera
     for i, (_, _, rows) in enumerate(results):
         by_device.setdefault(rows.device, []).append(i)
     host_rows: dict[int, list[list[bool]]] = {}
-    for device, indexes in by_device.items():
-        flat = torch.cat([results[i][2] for i in indexes], dim=1)
-        # The one sync of this sync point (per device): every check's flags in one transfer.
-        rows = flat.cpu().tolist()
+    riding = rider.payloads() if rider is not None else {}
+    for device in [*by_device, *(d for d in riding if d not in by_device)]:
+        indexes = by_device.get(device, [])
+        flat = torch.cat([results[i][2] for i in indexes], dim=1) if indexes else None
+        # The one sync of this sync point (per device): every check's flags, and the curves, in one transfer.
+        rows, carried = _read(flat, riding.get(device))
+        if device in riding:
+            rider.receive(device, carried)
         offset = 0
         for i in indexes:
             size = results[i][2].shape[1]

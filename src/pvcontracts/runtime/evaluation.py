@@ -291,19 +291,22 @@ class Evaluator:
 
     # ------------------------------------------------------------------ the sync point
 
-    def settle(self) -> list[Violation]:
-        """Every deferred check evaluated (the one host read of a sync point), with the host findings."""
+    def settle(self, rider: Any = None) -> list[Violation]:
+        """Every deferred check evaluated (the one host read of a sync point), with the host findings.
+
+        ``rider``: what else travels in that read (the curves' window; see ``evaluate_pending``).
+        """
         found, self.found = self.found, []
         if self.pending:
-            found = self.flush_pending() + found
+            found = self.flush_pending(rider) + found
         return found
 
-    def flush_pending(self) -> list[Violation]:
+    def flush_pending(self, rider: Any = None) -> list[Violation]:
         from pvcontracts.runtime.deferred import evaluate_pending
 
         pending, self.pending = self.pending, []
         out: list[Violation] = []
-        for check, bad_entries, count in evaluate_pending(pending, self.params):
+        for check, bad_entries, count in evaluate_pending(pending, self.params, rider):
             check.stats.applicable += count
             for entry in bad_entries:  # every violating step is recorded, not only the first
                 host_env = {k: to_host(v) for k, v in entry.env.items()}

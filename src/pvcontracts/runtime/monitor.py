@@ -43,6 +43,7 @@ from pvcontracts.contract.model import Contract
 from pvcontracts.contract.regime import Regime
 from pvcontracts.contract.reactions import reaction_of
 from pvcontracts.runtime.checks import MODES, Check, InvariantStats, build_checks, check_runtime_params
+from pvcontracts.runtime.curves import Curves
 from pvcontracts.runtime.evaluation import Evaluator
 from pvcontracts.runtime.history import BoundedHistory
 from pvcontracts.runtime.ledger import Ledger
@@ -71,6 +72,8 @@ class Monitor:
     ``max_consecutive_skips``: more consecutive steps skipped by ``skip_step``
     invariants than this ends the run (:class:`SkipLimitExceeded`).
     ``process_group``: the group the ranks agree over (the framework's; default the world).
+    ``curves``: with a ledger, also write curve records of the step metrics
+    (:mod:`pvcontracts.runtime.curves`).
     Metric values of ``None`` count as not given. Params are checked at construction
     as `pv validate` checks declarations; every problem is listed in one ParamError.
     Construction writes nothing: the ledger is opened when the run starts.
@@ -80,7 +83,7 @@ class Monitor:
                  params: Mapping[str, Any] | None = None, *, sync_every: int = 100,
                  ledger: Path | str | Ledger | None = None, distributed: bool | None = None,
                  fatal_before_step: bool = False, mode: str = "supplied", max_consecutive_skips: int = 5,
-                 process_group: Any = None) -> None:
+                 process_group: Any = None, curves: bool = True) -> None:
         if isinstance(sync_every, bool) or not isinstance(sync_every, int) or sync_every < 1:
             raise ValueError(f"sync_every={sync_every!r} must be an integer of at least 1")
         if mode not in MODES:
@@ -111,6 +114,8 @@ class Monitor:
         self._distributed = distributed
         self._group = process_group
         self._ledger_spec: Path | str | Ledger | None = ledger
+        self._want_curves = curves
+        self._curves: Curves | None = None  # built when the run starts, with its ledger
         self._build(*self._distributed_info(distributed))
         from pvcontracts.runtime.fingerprint import rng_fingerprints
 
@@ -187,6 +192,11 @@ class Monitor:
                 self._apply_state(self._loaded)
         self._started = True
         self._reporter.ledger = self._open_ledger(ledger if ledger is not None else self._ledger_spec)
+        # Curve records of the step metrics, riding in the sync points' transfers; only where a ledger keeps them.
+        if self._want_curves and self._reporter.ledger is not None:
+            self._curves = Curves(self._eval.active["step_end"], self.contracts, self._reporter.write, self.sync_every)
+            if self._loaded is not None and self._loaded.get("curves"):
+                self._curves.load_state_dict(self._loaded["curves"])
         return self
 
     def _announce(self) -> None:
@@ -273,6 +283,8 @@ class Monitor:
         for watcher in self._watchers:
             watcher.finish_step(step, skip)
         self._skips.step_done(step)
+        if self._curves is not None:
+            self._curves.add(env)
         if urgent and self._world == 1:
             # Across ranks every decision waits for the next scheduled sync point, or one rank
             # would raise while the others block in a collective: a hang is worse than a crash.
@@ -304,6 +316,8 @@ class Monitor:
 
     def checkpoint(self, **metrics: Any) -> None:
         self._epoch_level("checkpoint", metrics)
+        if self._curves is not None:  # the curve up to the checkpoint is on disk before a resume could need it
+            self._curves.flush()
 
     def resume(self, **metrics: Any) -> None:
         """After restoring a checkpoint (and :meth:`load_state_dict`).
@@ -323,6 +337,8 @@ class Monitor:
 
     def run_end(self, **metrics: Any) -> None:
         self._epoch_level("run_end", metrics)
+        if self._curves is not None:
+            self._curves.flush()
         self._write_counts()
         stats = self.stats()
         self._reporter.run_end(self.step, self.epoch, {
@@ -357,11 +373,15 @@ class Monitor:
 
     def sync(self) -> None:
         """A synchronisation point: evaluate deferred step checks and act on what they found."""
-        self._sync()
+        self._sync(window_end=True)
 
-    def _sync(self) -> list[Violation]:
+    def _sync(self, *, window_end: bool) -> list[Violation]:
         self._since_sync = 0
-        found = self._eval.settle()
+        # The curves' window (ended here, or full) rides in the flags' transfer: no read of its own.
+        window = self._curves.window(full_only=not window_end) if self._curves is not None else None
+        found = self._eval.settle(window)
+        if window is not None:
+            window.finish()  # written before acting: an abort leaves the curve up to its step in the ledger
         if self._world > 1:
             found = self._agree_across_ranks(found)
         # Skipped steps first: the counters and the scheduler are set back before anything raises.
@@ -437,7 +457,7 @@ class Monitor:
             self._eval.evaluate_one(check, env, None, _NO_NAMES)
         # Settle earlier steps' deferred checks too, so none of them is left to act after this update
         # (and across ranks, agree here: one rank's finding stops, or skips, every rank's step).
-        found = self._sync()
+        found = self._sync(window_end=False)
         step = int(env["step"])
         self._skip_pre = any(v.step == step and v.boundary == "step_end" and reaction_of(v.on_violation).prevents_update
                              for v in found)
@@ -528,7 +548,8 @@ class Monitor:
                 "history": {b: host_state(h.state_dict()) for b, h in self._history.items()},
                 "sources": [w.state_dict() for w in self._watchers],
                 "skips": self._skips.state_dict(),
-                "fingerprints": dict(self._fingerprints)}
+                "fingerprints": dict(self._fingerprints),
+                **({"curves": self._curves.state_dict()} if self._curves is not None else {})}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.step = int(state["step"])
@@ -554,6 +575,8 @@ class Monitor:
         for b, h in state.get("history", {}).items():
             if b in self._history:
                 self._history[b].load_state_dict(h)
+        if self._curves is not None and state.get("curves"):
+            self._curves.load_state_dict(state["curves"])
 
     def _write_counts(self) -> None:
         self._reporter.counts(self.step, self.epoch, self.stats())
@@ -582,8 +605,18 @@ class Monitor:
                 source.remove()
             if self._started and self._reporter.ledger is not None:
                 self._announce()
+                if self._curves is not None:
+                    self._close_curves(quietly=not settle)
                 self._write_counts()
                 self._reporter.ledger.close()
+
+    def _close_curves(self, *, quietly: bool) -> None:
+        try:
+            self._curves.close()
+        except Exception:
+            if not quietly:
+                raise
+            # Leaving on the loop's own exception: a curve is a picture, never worth a second error.
 
     def _record_quietly(self) -> None:
         """Leaving on an exception: record what the pending steps found, raise nothing."""

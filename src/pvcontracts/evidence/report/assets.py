@@ -111,6 +111,30 @@ dl.grid dt { color: var(--muted); } dl.grid dd { margin: 0; overflow-wrap: anywh
 details > summary { cursor: pointer; color: var(--link); font-size: 13px; }
 footer { margin: 40px 0 0; padding: 16px 0 32px; border-top: 1px solid var(--line); color: var(--muted);
   font-size: 13px; }
+a.card { display: block; } a.card:hover { text-decoration: none; border-color: var(--link); }
+article.run { border: 1px solid var(--line); border-radius: 8px; padding: 14px 18px; margin: 14px 0; }
+article.run header { display: flex; flex-wrap: wrap; gap: 8px; align-items: center; }
+article.run:target, tr.violation:target { box-shadow: 0 0 0 3px #0969da55; }
+tr.violation:target { background: var(--warn-bg); }
+table.runs td:first-child, table.violations td:nth-child(-n+3) { white-space: nowrap; }
+table.violations td:nth-child(5), table.violations td:nth-child(6) { min-width: 13em; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(460px, 1fr)); gap: 12px; margin: 8px 0; }
+figure.chart { margin: 0; border: 1px solid var(--line); border-radius: 6px; padding: 6px; background: #fff; }
+figure.chart figcaption { font-size: 13px; color: var(--muted); padding: 0 4px; }
+svg.chart { display: block; width: 100%; height: auto;
+  font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Liberation Sans", Arial, sans-serif; }
+svg.chart .plot { fill: #fff; stroke: var(--line); }
+svg.chart .grid line { stroke: #eaeef2; stroke-width: 1; }
+svg.chart .tick { font-size: 11px; fill: var(--muted); }
+svg.chart .axis-label { font-size: 12px; fill: var(--fg); }
+svg.chart .band { fill: #0969da2e; stroke: none; }
+svg.chart .line { fill: none; stroke: #0969da; stroke-width: 1.6; stroke-linejoin: round; }
+svg.chart .expected { fill: none; stroke: #bc4c00; stroke-width: 2; stroke-dasharray: 6 4; }
+svg.chart .marker line { stroke: var(--bad); stroke-width: 1.2; stroke-dasharray: 3 3; }
+svg.chart .marker circle { fill: var(--bad); stroke: #fff; stroke-width: 1.5; }
+svg.chart a.marker:hover circle, svg.chart a.marker:focus circle { stroke: var(--bad); stroke-width: 3; }
+svg.chart .nonfinite { fill: var(--warn); }
+svg.chart .legend text { font-size: 11.5px; fill: var(--fg); }
 @media print {
   .filters { display: none !important; }  /* paper shows every gate, whatever was filtered */
   [hidden].gate-row, article.gate[hidden] { display: revert !important; }

@@ -13,14 +13,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from html import escape
 from typing import Any, Iterable
 
 from pvcontracts.evidence.report.assets import CSS, JS
+from pvcontracts.evidence.report.html_runs import runs_section
+from pvcontracts.evidence.report.markup import esc
 from pvcontracts.evidence.report.model import (OUTCOME_WORDS, SIGNATURE_MEANING, STATUS_MEANING, VERDICT_MEANING,
                                                VERDICTS, FalsifierView, GateView, InvariantView, ReportView, TestView)
 from pvcontracts.evidence.status import GATE_STATUSES
-from pvcontracts.util.text import visible
 
 SYMBOL = {"discharged": "\u2713", "passed": "\u2713", "valid": "\u2713", "failed": "\u2717", "error": "\u2717",
           "tampered": "\u2717", "inconsistent": "\u2717", "vacuous": "\u2205", "missing": "?", "stale": "\u21bb",
@@ -31,9 +31,7 @@ DASH = "\u2014"
 FORM_WORDS = {"dsse": " (a DSSE envelope around an in-toto Statement)", "in-toto": " (an in-toto Statement)"}
 
 
-def _e(value: Any) -> str:
-    # visible(): a bidi control or zero-width character from a test name or message shows as its escape
-    return escape(visible("" if value is None else str(value)), quote=True)
+_e = esc  # every piece of evidence text goes through it
 
 
 def _csp_hash(text: str) -> str:
@@ -94,16 +92,21 @@ def _message(text: str | None) -> str:
 # --------------------------------------------------------------------------- page parts
 
 
-def _head(view: ReportView) -> str:
+def page_head(title: str, generator: str = "pv report") -> str:
+    """The head every page of ours has: the CSP that lets it load nothing, and the one hashed stylesheet."""
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         f'<meta http-equiv="Content-Security-Policy" content="{_e(CSP)}">\n'
         '<meta name="referrer" content="no-referrer">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        '<meta name="generator" content="pv report">\n'
-        f"<title>Gate evidence: {_e(_headline_title(view))}</title>\n"
+        f'<meta name="generator" content="{_e(generator)}">\n'
+        f"<title>{_e(title)}</title>\n"
         f"<style>{CSS}</style>\n</head>\n"
     )
+
+
+def _head(view: ReportView) -> str:
+    return page_head(f"Gate evidence: {_headline_title(view)}")
 
 
 def _headline_title(view: ReportView) -> str:
@@ -166,6 +169,11 @@ def _cards(view: ReportView) -> str:
     out.append(f'<div class="card"><span class="n">{s.get("counterexamples", 0)}</span>'
                f'<span class="l">counterexamples ({_plural(s.get("falsifiers", 0), "falsifier")}, '
                f'{s.get("examples", 0)} examples)</span></div>')
+    if view.runs:
+        bad = sum(1 for r in view.runs if r.blocking_violated)
+        tone = "s-failed" if bad else "s-discharged"
+        out.append(f'<a class="card {tone}" href="#runs"><span class="n">{bad} / {len(view.runs)}</span>'
+                   '<span class="l">training runs that violated a ship-blocking invariant</span></a>')
     stale_tone = ("s-failed" if vc["tampered"] or vc["inconsistent"] else "s-incomplete" if vc["stale"]
                   else "s-discharged")
     out.append(f'<div class="card {stale_tone}"><span class="n">{vc["stale"] + vc["inconsistent"] + vc["tampered"]}'
@@ -273,11 +281,15 @@ def _mutation(g: GateView) -> str:
             + "".join(rows) + "</tbody></table></div></details>")
 
 
-def _runtime(g: GateView) -> str:
+def _runtime(g: GateView, view: ReportView) -> str:
     if not g.runtime:
         return ""
-    items = "".join(f'<li class="{"sev-error" if n.violated else ""}">{_e(n.text)}</li>' for n in g.runtime)
-    return f"<h4>Training runs</h4><ul>{items}</ul>"
+    items = []
+    for n in g.runtime:
+        anchor = view.run_anchor(n.ledger, n.run)
+        text = f'<a href="#{anchor}">{_e(n.text)}</a>' if anchor else _e(n.text)
+        items.append(f'<li class="{"sev-error" if n.violated else ""}">{text}</li>')
+    return f"<h4>Training runs</h4><ul>{''.join(items)}</ul>"
 
 
 def _diagnostic_items(diags: Iterable[Any]) -> str:
@@ -406,7 +418,7 @@ def _contract_line(g: GateView) -> str:
             + "</td></tr></table>")
 
 
-def _gate_detail(g: GateView) -> str:
+def _gate_detail(g: GateView, view: ReportView) -> str:
     blocks = ('<span class="tag block">blocks release</span>' if g.blocking else
               f'<span class="tag">ship-blocking once {_e(g.contract.id)} is active</span>' if g.ship_blocking else
               '<span class="tag">does not block release</span>')
@@ -426,7 +438,7 @@ def _gate_detail(g: GateView) -> str:
         parts.append(f"<h4>Falsifiers ({len(g.falsifiers)})</h4>")
         parts.extend(_falsifier(f) for f in g.falsifiers)
     parts.append(_mutation(g))
-    parts.append(_runtime(g))
+    parts.append(_runtime(g, view))
     parts.append(f'<p class="digest">gate fingerprint {_e(g.fingerprint)} \u00b7 '
                  f"record digest {_e(g.record_digest)}</p>")
     parts.append(f'<p><a href="#r-{g.anchor}">back to the table</a></p></article>\n')
@@ -508,8 +520,8 @@ def render_html(view: ReportView) -> str:
         '<section id="gates"><h2>Gates</h2>'
         '<p class="help">One row per gate. Click a status above or use the filters to narrow the list; '
         "click a gate for its invariants, tests and falsifiers.</p>\n",
-        _filters(view), _gate_table(view), "</section>\n", _findings(view),
-        '<section id="details"><h2>Gate details</h2>\n', *(_gate_detail(g) for g in view.gates), "</section>\n",
+        _filters(view), _gate_table(view), "</section>\n", _findings(view), runs_section(view.runs),
+        '<section id="details"><h2>Gate details</h2>\n', *(_gate_detail(g, view) for g in view.gates), "</section>\n",
         _contracts(view), _provenance(view), _legend(), "</main>\n",
         f'<footer><div class="wrap">Written by <code>pv report</code> from <code>{_e(view.source)}</code>. '
         f"Staleness was judged against the tree at {_e(_git(view.current_git))}. "

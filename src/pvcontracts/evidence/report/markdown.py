@@ -16,6 +16,7 @@ from typing import Any
 
 from pvcontracts.evidence.report.model import (OUTCOME_WORDS, STATUS_MEANING, VERDICT_MEANING, VERDICTS,
                                                FalsifierView, GateView, InvariantView, ReportView)
+from pvcontracts.evidence.report.runs import RunView, show
 from pvcontracts.evidence.status import GATE_STATUSES
 from pvcontracts.util.text import visible
 
@@ -214,6 +215,106 @@ def _diagnostics(diags: Any) -> list[str]:
     return out
 
 
+DASH = "\u2014"
+TABLE_ROWS = 12  # rows of a run's curve table: the charts' points merged again, evenly
+
+
+def _curve_table(run: RunView) -> list[str]:
+    """The charts as a table (a pull request comment cannot show the page's SVG): per span of steps, each series'
+    last value and range, the expected value where there is one, and the violations in that span."""
+    series = run.series
+    if not series:
+        return ["No curves: the ledger has no curve records for this run."]
+    first = min(p.first_step for s in series for p in s.points)
+    last = max(p.last_step for s in series for p in s.points)
+    share = (last - first + 1) / TABLE_ROWS
+    spans = []
+    for k in range(TABLE_ROWS):
+        lo, hi = first + int(k * share), first + int((k + 1) * share) - 1
+        if hi >= lo and (not spans or lo > spans[-1][1]):
+            spans.append((lo, max(lo, hi)))
+    spans[-1] = (spans[-1][0], last)
+    head = ["steps"]
+    for s in series:
+        head.append(f"{s.title}: last (min \u2013 max)")
+        if s.expected:
+            head.append(f"expected ({s.expected_by})" if s.expected_by else "expected")
+    head.append("violations")
+    out = ["| " + " | ".join(text(h) for h in head) + " |", "|" + "---:|" * (len(head) - 1) + "---|"]
+    for lo, hi in spans:
+        cells = [f"{lo}\u2013{hi}"]
+        for s in series:
+            inside = [p for p in s.points if lo <= p.last_step <= hi]
+            if inside:
+                lows = [p.low for p in inside if p.low is not None]
+                highs = [p.high for p in inside if p.high is not None]
+                rng = f" ({show(min(lows))} \u2013 {show(max(highs))})" if lows and highs else ""
+                bad = sum(p.nonfinite for p in inside)
+                cells.append(f"{show(inside[-1].last)}{rng}" + (f", {bad} non-finite" if bad else ""))
+            else:
+                cells.append(DASH)
+            if s.expected:
+                exp = [p for p in s.expected if lo <= p.last_step <= hi]
+                cells.append(show(exp[-1].last) if exp else DASH)
+        marks = ", ".join(f"[{text(v.invariant)} at step {v.step}](#{v.anchor.lower()})" for v in run.violations
+                          if v.step is not None and lo <= v.step <= hi)
+        out.append("| " + " | ".join(text(c) for c in cells) + f" | {marks} |")
+    return out
+
+
+def _run(run: RunView) -> list[str]:
+    state = ("\u274c violated a ship-blocking invariant: " + text(", ".join(run.blocking_violated))
+             if run.blocking_violated else f"\u26a0\ufe0f {_plural(run.violation_count, 'violation')}"
+             if run.violation_count else "\u2705 no violation")
+    versions = ", ".join(f"{text(c.id)} {text(c.version)}" + (f" (now {text(c.current)})"
+                                                              if c.current and c.current != c.version else "")
+                         for c in run.contracts) or "none recorded"
+    out = [f'<a id="{run.anchor.lower()}"></a>', "", f"### {text(run.name)}: {state}", "",
+           f"- **Run id:** {code(run.run or 'none (a ledger older than run ids)')}; ledger {code(run.ledger)}",
+           f"- **Regime:** {text(run.regime)}; mode {text(run.mode or 'not recorded')}",
+           f"- **Contracts:** {versions}",
+           f"- **Started:** {text(run.started or 'not recorded')}; **ended:** "
+           + (text(run.ended or "reached run_end") if run.complete
+              else "never reached run_end (killed, crashed or still running)"),
+           f"- **Steps taken:** {text(run.last_step if run.last_step is not None else 'not recorded')}; "
+           f"segments {run.segments}", "", "**Invariants**", "",
+           "| Invariant | Ship-blocking | Verdict | Evaluated | Applied | Held | Violated | Why not enforced |",
+           "|---|---|---|---:|---:|---:|---:|---|"]
+    for i in run.invariants:
+        why = i.reason if i.enforced is False else ("unknown (ledger written before the enforced flag)"
+                                                     if i.enforced is None else "")
+        out.append(f"| {code(i.id)} | {'yes' if i.blocking else 'no'} | {text(i.state)} | {i.evaluated} | "
+                   f"{i.applicable} | {i.held} | {i.violated} | {text(why)} |")
+    out += ["", "**Curves**", ""] + _curve_table(run)
+    if run.violations:
+        kept = (f" (the first {len(run.violations)} of {run.violation_count})"
+                if run.violation_count > len(run.violations) else "")
+        out += ["", f"**Violations{kept}**", "", "| Step | Epoch | Invariant | Expression | Values |",
+                "|---:|---:|---|---|---|"]
+        for v in run.violations:
+            values = "; ".join(f"{k} = {show(val)}" for k, val in v.values)
+            out.append(f'| <a id="{v.anchor.lower()}"></a>{text(v.step if v.step is not None else "")} | '
+                       f"{text(v.epoch if v.epoch is not None else '')} | {code(v.invariant)}"
+                       f"{' (ship-blocking)' if v.blocking else ''} | {code(v.expression or '')} | {text(values)} |")
+    out.append("")
+    return out
+
+
+def _runs(view: ReportView) -> list[str]:
+    if not view.runs:
+        return []
+    out = ["## Training runs", "", "| Run | Ledger | Regime | Reached run_end | Violations | Ship-blocking violated |",
+           "|---|---|---|---|---:|---|"]
+    for r in view.runs:
+        blocking = text(", ".join(r.blocking_violated)) or DASH
+        out.append(f"| [{text(r.name)}](#{r.anchor.lower()}) | {code(r.ledger)} | {text(r.regime)} | "
+                   f"{'yes' if r.complete else 'no'} | {r.violation_count} | {blocking} |")
+    out.append("")
+    for r in view.runs:
+        out += _run(r)
+    return out
+
+
 def render_markdown(view: ReportView) -> str:
     """The whole document; the same view always gives the same text."""
     tone, sentence = view.headline
@@ -247,6 +348,7 @@ def render_markdown(view: ReportView) -> str:
         out += ["## Findings", ""]
         out += _diagnostics(view.findings) + _diagnostics(view.verify_findings)
         out.append("")
+    out += _runs(view)
     out += ["## Gate details", ""]
     for g in view.gates:
         out += _gate(g)

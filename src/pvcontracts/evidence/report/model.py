@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pvcontracts.diagnostic import Diagnostic
+from pvcontracts.evidence.report.runs import RunView, build_runs
 from pvcontracts.evidence.status import GATE_STATUSES
 
 VERDICTS = ("valid", "stale", "inconsistent", "tampered")
@@ -227,6 +228,21 @@ class ReportView:
     form: str = "bare"  # bare | in-toto | dsse
     mutation: dict[str, Any] | None = None  # the run's mutation settings
     runtime_errors: int = 0  # violations of ship-blocking invariants in the recorded runs
+    runs: list[RunView] = field(default_factory=list)  # the recorded training runs, as the runs section shows them
+
+    def run_anchor(self, ledger: str, run: str | None) -> str | None:
+        """The runs section's anchor of one recorded run (a gate's training-run notes link to it)."""
+        return next((r.anchor for r in self.runs if r.ledger == ledger and r.run == run), None)
+
+    @property
+    def runtime_named(self) -> str:
+        """Which ship-blocking invariants a run violated, and where first: the headline names them."""
+        parts = []
+        for ident in sorted({i for r in self.runs for i in r.blocking_violated}):
+            run, v = next(((r, v) for r in self.runs for v in r.violations if v.invariant == ident and v.blocking),
+                          (None, None))
+            parts.append(f"{ident} in {run.name} at {v.where}" if run is not None else ident)
+        return "; ".join(parts)
 
     def status_counts(self) -> dict[str, int]:
         return {s: sum(1 for g in self.gates if g.status == s) for s in GATE_STATUSES}
@@ -268,8 +284,9 @@ class ReportView:
             return "good", (f"Ready: all {_n(len(blocking), 'ship-blocking gate')} discharged, and the evidence "
                             f"matches the current tree ({who}).")
         if self.runtime_errors:
+            named = f"{self.runtime_named}; " if self.runtime_named else ""
             return "bad", (f"Not ready: a training run violated {_n(self.runtime_errors, 'ship-blocking invariant')}"
-                           f" ({done} of {_n(len(blocking), 'ship-blocking gate')} discharged by tests){stale}.")
+                           f" ({named}{done} of {_n(len(blocking), 'ship-blocking gate')} discharged by tests){stale}.")
         errors = self.summary.get("errors", 0)
         extra = f"; pv check reported {_n(errors, 'error')}" if errors and done == len(blocking) else ""
         return "bad", f"Not ready: {done} of {_n(len(blocking), 'ship-blocking gate')} discharged{extra}{stale}."
@@ -396,7 +413,8 @@ def build_view(doc: dict[str, Any], verify: Any, *, source: str, in_toto: bool =
         content_digest=doc["content_digest"], in_toto=in_toto,
         findings=findings, verify_findings=rest, contracts=contracts, gates=gates,
         signature=getattr(verify, "signature", None), form=getattr(verify, "form", "in-toto" if in_toto else "bare"),
-        mutation=(doc["run"].get("mutation") or None), runtime_errors=runtime_errors)
+        mutation=(doc["run"].get("mutation") or None), runtime_errors=runtime_errors,
+        runs=build_runs(doc.get("runtime") or (), blocking_invariants))
 
 
 @dataclass

@@ -57,6 +57,23 @@ def status_lines(view: ReportView, *, color: bool = False, status: str | None = 
     return lines
 
 
+def runs_lines(view: ReportView) -> list[str]:
+    """One line per recorded training run: where it came from, whether it ended, what it violated."""
+    if not view.runs:
+        return []
+    lines = ["training runs:"]
+    for r in view.runs:
+        ended = "reached run_end" if r.complete else "never reached run_end"
+        what = f"{_n(r.violation_count, 'violation')}" if r.violation_count else "no violation"
+        first = r.first_blocking
+        if r.blocking_violated:
+            what += f"; ship-blocking violated: {', '.join(r.blocking_violated)}"
+            if first is not None:
+                what += f" (first at {first.where})"
+        lines.append(visible(f"  {r.name}  {r.ledger}  {ended}, {what}"))
+    return lines
+
+
 def status_summary(view: ReportView) -> str:
     s = view.summary
     counts = view.status_counts()
@@ -77,4 +94,5 @@ def status_summary(view: ReportView) -> str:
 
 def render_status(view: ReportView, *, color: bool = False, status: str | None = None,
                   contract: str | None = None) -> str:
-    return "\n".join([*status_lines(view, color=color, status=status, contract=contract), status_summary(view)]) + "\n"
+    return "\n".join([*status_lines(view, color=color, status=status, contract=contract), *runs_lines(view),
+                      status_summary(view)]) + "\n"

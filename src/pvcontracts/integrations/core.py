@@ -36,15 +36,37 @@ LEDGER_NAME = "ledger.jsonl"
 _SCHEDULE_CONTRACT = "lr-schedule-v1"
 
 
-def require(module: str, extra: str, minimum: str) -> Any:
-    """Import a framework, or say which extra installs it (PV722)."""
+def require(module: str, extra: str, minimum: str, *, fallback: str | None = None) -> Any:
+    """Import a framework, or say which extra installs it (PV722); one older than ``minimum`` is refused too.
+
+    The minimum is the lowest version the adapter's tests ran against (requirements/lowest.in):
+    below it, failures are upstream's and would surface mid-run (transformers < 4.50 cannot
+    resume its own checkpoint under torch >= 2.6), so they are refused at import, by name.
+    ``fallback``: a second module with the same API (``pytorch_lightning`` for ``lightning.pytorch``).
+    """
     import importlib
 
     try:
-        return importlib.import_module(module)
+        framework = importlib.import_module(module)
     except ImportError as exc:
+        if fallback is not None:
+            return require(fallback, extra, minimum)
         raise IntegrationError("PV722", f"{module} is not installed ({exc}); install it with "
                                         f"pip install \"pv-contracts[{extra}]\" ({extra} >= {minimum})") from None
+    installed = str(getattr(framework, "__version__", ""))
+    if installed and _older(installed, minimum):
+        raise IntegrationError("PV722", f"{module} {installed} is older than the adapter supports ({minimum}); "
+                                        f"upgrade it with pip install \"pv-contracts[{extra}]\"")
+    return framework
+
+
+def _older(installed: str, minimum: str) -> bool:
+    from packaging.version import InvalidVersion, Version  # every supported framework depends on packaging
+
+    try:
+        return Version(installed) < Version(minimum)
+    except InvalidVersion:
+        return False  # a version nobody can order (a local build): let it try
 
 
 class StepLoss(MetricSource):

@@ -38,23 +38,11 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from pvcontracts.contract.regime import Regime
-from pvcontracts.errors import IntegrationError
-from pvcontracts.integrations.core import AdapterCore, gradient_norm
+from pvcontracts.integrations.core import AdapterCore, gradient_norm, require
 
 
-def _lightning() -> Any:
-    try:
-        import lightning.pytorch as pl
-    except ImportError:
-        try:
-            import pytorch_lightning as pl  # the standalone package, same API
-        except ImportError:
-            raise IntegrationError("PV722", "lightning is not installed; install it with "
-                                   "pip install \"pv-contracts[lightning]\" (lightning >= 2.5.5)") from None
-    return pl
-
-
-pl = _lightning()
+# lightning.pytorch, or the standalone pytorch_lightning (same API)
+pl = require("lightning.pytorch", "lightning", "2.5.5", fallback="pytorch_lightning")
 
 __all__ = ["ContractsCallback"]
 

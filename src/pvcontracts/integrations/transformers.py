@@ -43,7 +43,7 @@ from pvcontracts.contract.regime import Regime
 from pvcontracts.integrations.core import AdapterCore, require
 from pvcontracts.errors import PvError
 
-_hf = require("transformers", "transformers", "4.46")
+_hf = require("transformers", "transformers", "4.50")
 TrainerCallback = _hf.TrainerCallback
 ExportableState = _hf.trainer_callback.ExportableState
 

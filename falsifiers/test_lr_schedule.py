@@ -1,4 +1,4 @@
-"""Falsifiers for lr-schedule-v1 2.0.0: the schedule the contract text defines, under every convention.
+"""Falsifiers for lr-schedule-v1 3.0.0: the schedule the contract text defines, under every convention.
 
 The scheduled LR is read from the contract itself (the ``expected_lr`` let of INV-LR-003), so
 these properties are properties of the YAML: under every indexing convention warmup reaches
@@ -177,20 +177,24 @@ def test_lr_out_of_bounds_is_flagged(run: dict[str, Any], where: float, factor: 
 @pytest.mark.discharges(gate="GATE-LR-002")
 @CI
 @given(run=schedules(), steps_per_epoch=st.integers(min_value=2, max_value=500), epochs=st.integers(1, 50),
-       accumulation=st.integers(min_value=2, max_value=16), data=st.data())
+       accumulation=st.integers(min_value=2, max_value=16), per_step=st.integers(min_value=1, max_value=64),
+       data=st.data())
 def test_scheduler_stepping_faults_are_flagged(run: dict[str, Any], steps_per_epoch: int, epochs: int,
-                                               accumulation: int, data: Any) -> None:
-    """A per-step schedule stepped per epoch, per micro-batch, or on a skipped step breaks INV-LR-002; once per
-    optimizer step holds. A declared per-epoch schedule holds when stepped per epoch, and breaks when not."""
+                                               accumulation: int, per_step: int, data: Any) -> None:
+    """A per-step schedule stepped per epoch, per micro-batch, or on a skipped step breaks INV-LR-002; moving
+    scheduler_steps_per_step times per optimizer step (Accelerate steps it once per process) holds. A declared
+    per-epoch schedule holds when stepped per epoch, and breaks when not."""
     stepping = invariant(C, "INV-LR-002")
-    per_step = {**run, "lr_interval": "step"}
+    per_step_run = {**run, "lr_interval": "step", "scheduler_steps_per_step": per_step}
     step = data.draw(st.integers(min_value=1, max_value=steps_per_epoch * epochs), label="optimizer_steps")
     epoch = (step - 1) // steps_per_epoch
     at = {"optimizer_steps": step, "epoch": epoch}
-    assert stepping.evaluate({**at, "scheduler_steps": step}, per_step).holds is True
-    assert stepping.evaluate({**at, "scheduler_steps": epoch}, per_step).holds is False  # per epoch: epoch < step
-    assert stepping.evaluate({**at, "scheduler_steps": step * accumulation}, per_step).holds is False  # micro-batches
-    assert stepping.evaluate({**at, "scheduler_steps": step + 1}, per_step).holds is False  # stepped on a skipped step
-    per_epoch = {**run, "lr_interval": "epoch"}
+    moved = step * per_step
+    assert stepping.evaluate({**at, "scheduler_steps": moved}, per_step_run).holds is True
+    assert stepping.evaluate({**at, "scheduler_steps": epoch}, per_step_run).holds is False  # per epoch: epoch < step
+    assert stepping.evaluate({**at, "scheduler_steps": moved * accumulation}, per_step_run).holds is False  # micro-batches
+    assert stepping.evaluate({**at, "scheduler_steps": moved + per_step}, per_step_run).holds is False  # on a skipped step
+    assert stepping.evaluate({**at, "scheduler_steps": moved - 1}, per_step_run).holds is False  # one call short
+    per_epoch = {**run, "lr_interval": "epoch", "scheduler_steps_per_step": per_step}
     assert stepping.evaluate({**at, "scheduler_steps": epoch}, per_epoch).holds is True
     assert stepping.evaluate({**at, "scheduler_steps": step}, per_epoch).holds is (step == epoch)

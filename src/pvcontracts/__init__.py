@@ -38,6 +38,9 @@ _EXPORTS: dict[str, str] = {
     "ContractViolation": "pvcontracts.runtime.violation",
     "ContractWarning": "pvcontracts.runtime.violation",
     "MissingMetricError": "pvcontracts.runtime.violation",
+    "SkipLimitExceeded": "pvcontracts.runtime.violation",
+    "MetricSource": "pvcontracts.runtime.sources",
+    "IntegrationError": "pvcontracts.errors",
     "ParamError": "pvcontracts.errors",
 }
 

@@ -91,6 +91,7 @@ _CODE_TABLE: tuple[tuple[str, str, Severity, str], ...] = (
     ("PV411", "expression-type", Severity.ERROR, "An expression mixes types: a bool or enum in arithmetic, a number as a condition, an enum compared with anything but its values."),
     ("PV412", "let-shadows-name", Severity.ERROR, "A let has the name of a param or of a metric at its boundary, whose value is then never read."),
     ("PV413", "let-limit", Severity.ERROR, "An invariant declares more lets than the limit; every evaluation computes them all."),
+    ("PV414", "reaction-boundary", Severity.ERROR, "An on_violation action used at a boundary where it cannot act (skip_step outside step_end: there is no optimizer step to skip)."),
     # PV5xx: versions and history
     ("PV501", "changelog-missing-version", Severity.ERROR, "The changelog has no entry for the contract's current version."),
     ("PV502", "changelog-order", Severity.ERROR, "Changelog entries repeat a version, are out of order, or name a version above the contract's."),
@@ -132,6 +133,11 @@ _CODE_TABLE: tuple[tuple[str, str, Severity, str], ...] = (
     ("PV648", "ledger-other-contracts", Severity.WARNING, "A ledger was written by a run that enforced none of the checked contracts."),
     ("PV649", "invariant-never-enforced", Severity.NOTE, "No run in the given ledgers enforced an invariant a ship-blocking gate covers (or the ledger cannot say)."),
     ("PV650", "validate-cache-tracked", Severity.NOTE, "The validate cache is a file git tracks: it came with the repository, so it is ignored (neither read nor written)."),
+    # PV72x: framework adapters (pvcontracts.integrations), raised as IntegrationError before the first step
+    ("PV720", "integration-schedule-unknown", Severity.ERROR, "A framework adapter cannot read the LR schedule from the run's scheduler, and the run did not declare it (lr_schedule and its params)."),
+    ("PV721", "integration-metric-unsupplied", Severity.ERROR, "Strict mode: an enforced invariant reads a metric the framework adapter cannot supply from the framework's hooks."),
+    ("PV722", "integration-framework-missing", Severity.ERROR, "The framework an adapter is for is not installed (or too old); install the pv-contracts extra of that name."),
+    ("PV723", "integration-regime", Severity.ERROR, "A from_scratch regime needs the vocabulary size, which neither the run nor the framework's model config gives."),
 )
 
 CODES: dict[str, CodeInfo] = {row[0]: CodeInfo(*row) for row in _CODE_TABLE}

@@ -57,3 +57,15 @@ class ParamError(PvError, ValueError):
         super().__init__(f"{len(problems)} problem(s) with the params given to the Monitor:\n"
                          + "\n".join(f"  - {p}" for p in problems))
         self.problems = list(problems)
+
+
+class IntegrationError(PvError):
+    """A framework adapter cannot monitor this run as configured; the message says what to declare or change.
+
+    ``code`` is the stable diagnostic code (PV720-PV739) naming the kind of problem.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"[{code}] {message}")
+        self.code = code
+        self.message = message

@@ -37,3 +37,24 @@ def test_a_broken_conftest_is_evidence_against_every_test_below_it(evproject) ->
     entry = evproject.test(gate, "tests/test_demo.py::test_a")
     assert entry["outcome"] == "error" and "could not run (usage error)" in entry["message"]
     assert "error[PV621]: the pytest session ended abnormally (usage error, exit status 4)" in done.stdout
+
+
+def test_without_pytest_the_session_is_refused_once_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runner, "pytest_available", lambda: False)
+    with pytest.raises(runner.RunnerError, match=r"run under pytest, which is not installed .*pv-contracts\[dev\]"):
+        runner.run_session(tmp_path, ["t.py::test"], ["t.py"])
+    assert runner.run_session(tmp_path, [], []).abnormal is None  # nothing to run needs no pytest
+
+
+def test_pv_check_without_pytest_exits_as_a_usage_error_and_writes_no_evidence(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from pvcontracts.cli import run
+
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.setattr(runner, "pytest_available", lambda: False)
+    out = tmp_path / "evidence.json"
+    code = run(["check", str(root / "contracts" / "lr-schedule-v1.yaml"), "--root", str(root), "--no-mutate",
+                 "-o", str(out)])
+    assert code == 2
+    assert "which is not installed" in capsys.readouterr().err
+    assert not out.exists() and list(tmp_path.iterdir()) == []

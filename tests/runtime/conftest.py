@@ -6,13 +6,20 @@ Only fixtures live here (no helpers to import): test modules without
 
 from __future__ import annotations
 
+import sys
+from collections import Counter
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 import yaml
 
+import pvcontracts
+
 REPO = Path(__file__).resolve().parents[2]
+PACKAGE = str(Path(pvcontracts.__file__).resolve().parent)
+# Tensor methods that read a value back to the host: on a GPU each is a synchronisation.
+READS = ("item", "cpu", "tolist", "numpy", "__bool__", "__float__", "__int__", "__index__", "__repr__", "__format__")
 
 
 @pytest.fixture
@@ -52,3 +59,35 @@ def make_contracts(tmp_path: Path) -> Callable[..., Path]:
         return root
 
     return make
+
+
+def _from_pvcontracts() -> bool:
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_filename.startswith(PACKAGE):
+            return True
+        frame = frame.f_back
+    return False
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter]:
+    """Counts tensor reads made from pvcontracts code (anywhere below a pvcontracts frame).
+
+    On CPU a tensor read is not a synchronisation, so the CPU tests count the calls that
+    would be one on a GPU (``.item()``, ``.cpu()``, ``.tolist()``, ``bool()`` and friends)
+    made from inside pvcontracts, while the optimizer's own internals are left out.
+    """
+    import torch
+
+    counts: Counter = Counter()
+    for name in READS:
+        original = getattr(torch.Tensor, name)
+
+        def counting(self, *args, __original=original, __name=name, **kwargs):
+            if _from_pvcontracts():
+                counts[__name] += 1
+            return __original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counting)
+    yield counts

@@ -8,49 +8,19 @@ CUDA test lets PyTorch itself refuse any synchronisation.
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import torch
 from torch import nn
 
-import pvcontracts
 from pvcontracts.contract.contractset import load_contracts
 from pvcontracts.runtime import ContractViolation, Monitor
 import pvcontracts.runtime.monitor as monitor_module
 
-PACKAGE = str(Path(pvcontracts.__file__).resolve().parent)
-READS = ("item", "cpu", "tolist", "numpy", "__bool__", "__float__", "__int__", "__index__", "__repr__", "__format__")
 SYNC_EVERY = 10
 LR_PARAMS = {"total_steps": 1000, "peak_lr": 0.01, "warmup_fraction": 0.0, "lr_tolerance": 0.01}
-
-
-def _from_pvcontracts() -> bool:
-    frame = sys._getframe(2)
-    while frame is not None:
-        if frame.f_code.co_filename.startswith(PACKAGE):
-            return True
-        frame = frame.f_back
-    return False
-
-
-@pytest.fixture
-def reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter]:
-    """Counts tensor reads made from pvcontracts code (anywhere below a pvcontracts frame)."""
-    counts: Counter = Counter()
-    for name in READS:
-        original = getattr(torch.Tensor, name)
-
-        def counting(self, *args, __original=original, __name=name, **kwargs):
-            if _from_pvcontracts():
-                counts[__name] += 1
-            return __original(self, *args, **kwargs)
-
-        monkeypatch.setattr(torch.Tensor, name, counting)
-    yield counts
 
 
 @pytest.fixture

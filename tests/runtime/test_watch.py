@@ -153,8 +153,9 @@ def test_a_scheduler_stepped_per_epoch_is_caught_by_inv_lr_002(model: nn.Module,
         monitor.step_end()
     err = info.value
     assert (err.invariant_id, err.step) == ("INV-LR-002", 0)
-    assert str(err).endswith('scheduler_steps == where(lr_interval == "epoch", epoch, optimizer_steps) failed: '
-                             "scheduler_steps = 0, lr_interval = 'step', epoch = 0, optimizer_steps = 1")
+    assert str(err).endswith('scheduler_steps == where(lr_interval == "epoch", epoch, optimizer_steps * '
+                             "scheduler_steps_per_step) failed: scheduler_steps = 0, lr_interval = 'step', epoch = 0, "
+                             "optimizer_steps = 1, scheduler_steps_per_step = 1")
 
 
 def test_a_resumed_watch_counts_optimizer_steps_from_the_scheduler(model: nn.Module) -> None:

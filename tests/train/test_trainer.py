@@ -32,7 +32,8 @@ def test_scheduler_stepped_per_epoch_is_caught(tmp_path: Path) -> None:
     assert result.status == "violation"
     v = result.data["violation"]
     assert (v["invariant"], v["step"], v["values"]) == ("INV-LR-002", 0, {"optimizer_steps": 1, "scheduler_steps": 0,
-                                                                           "epoch": 0, "lr_interval": "step"})
+                                                                           "epoch": 0, "lr_interval": "step",
+                                                                           "scheduler_steps_per_step": 1})
     assert result.exit_code == 1
 
 

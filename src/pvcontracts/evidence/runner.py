@@ -57,6 +57,10 @@ def xdist_available() -> bool:
     return importlib.util.find_spec("xdist") is not None
 
 
+def pytest_available() -> bool:
+    return importlib.util.find_spec("pytest") is not None
+
+
 def run_session(root: Path, selectors: list[str], files: list[str], *, profile: str | None = None,
                 seed: int | None = None, workers: int | None = None, pytest_args: list[str] | None = None,
                 stream: TextIO | None = None, mutation_plan: dict | None = None) -> Session:
@@ -65,6 +69,11 @@ def run_session(root: Path, selectors: list[str], files: list[str], *, profile: 
     With ``mutation_plan`` the same session then reruns the passing tests against its mutants
     (``--pv-mutate``); the verdicts come back in ``results.mutation``.
     """
+    if selectors and not pytest_available():
+        # Said once, as what to install: otherwise every gate reads "errored" over one missing package.
+        raise RunnerError("the gates' tests run under pytest, which is not installed in this environment "
+                          f"({sys.executable}); install it with the tests' own needs: pip install "
+                          "\"pv-contracts[dev]\" (or pytest and hypothesis), or give results with --results")
     if workers and not xdist_available():
         raise RunnerError("-n needs pytest-xdist, which is not installed (pip install pytest-xdist)")
     if not selectors:

@@ -7,13 +7,15 @@ tensor or a watched model arrives.
 from pvcontracts.contract.regime import Regime
 from pvcontracts.runtime.ledger import Ledger, read_ledger
 from pvcontracts.runtime.monitor import InvariantStats, Monitor
+from pvcontracts.runtime.sources import MetricSource
 from pvcontracts.runtime.violation import (
     ContractViolation,
     ContractWarning,
     MissingMetricError,
     MissingParamError,
+    SkipLimitExceeded,
     Violation,
 )
 
-__all__ = ["ContractViolation", "ContractWarning", "InvariantStats", "Ledger", "MissingMetricError", "MissingParamError", "Monitor",
-           "Regime", "Violation", "read_ledger"]
+__all__ = ["ContractViolation", "ContractWarning", "InvariantStats", "Ledger", "MetricSource", "MissingMetricError",
+           "MissingParamError", "Monitor", "Regime", "SkipLimitExceeded", "Violation", "read_ledger"]

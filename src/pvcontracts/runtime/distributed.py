@@ -122,6 +122,23 @@ def agree_on_violations(found: Sequence[Any], checks: Sequence[Any], rank: int, 
             for _, (source, v) in sorted(union.items(), key=lambda item: item[0])]
 
 
+def agree_on_flag(flag: Any, *, group: Any = None) -> torch.Tensor:
+    """A step's skip flag OR-ed across the ranks of ``group``, as a 0-d bool tensor on the device: no host read.
+
+    The one collective a step makes when a skip_step invariant is enforced across ranks: every rank
+    must withhold the same update, or the replicas part. On NCCL it is queued on the stream like the
+    gradient all-reduce (the host does not wait); gloo reduces CPU tensors. A collective: every rank
+    calls it at every step_end.
+    """
+    device = _device(group)
+    if isinstance(flag, torch.Tensor):
+        value = flag.reshape(()).to(device=device, dtype=torch.int32)
+    else:
+        value = torch.full((), int(bool(flag)), dtype=torch.int32, device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX, group=group)
+    return value.bool()
+
+
 def _key(violation: Any) -> tuple[int, int, str]:
     """Where a violation sits in the run: its order on every rank, and its identity across ranks."""
     step = violation.step if violation.step is not None else -1

@@ -7,6 +7,12 @@ counted), whether history exists yet, whether it applies, and whether it is
 checked on the host now or queued for the sync point. A violation found here
 is rendered once (:func:`pvcontracts.runtime.violation.render`) and handed back;
 what happens next (raise, warn, record) is the reporter's single table.
+
+At ``step_end`` the invariants whose reaction withholds the update
+(``skip_step``) are evaluated first, at the step, on the device: their verdicts
+make the step's skip flag (never read here), and the other invariants then see
+the step as one the optimizer did not take (``optimizer_stepped`` false where
+the flag holds), as they see a step a GradScaler skipped.
 """
 
 from __future__ import annotations
@@ -14,11 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from pvcontracts.contract.reactions import reaction_of
 from pvcontracts.contract.vocabulary import BOUNDARIES, metrics_at
 from pvcontracts.errors import EvaluationError, HistoryUnavailable
 from pvcontracts.runtime.checks import Check
 from pvcontracts.runtime.history import BoundedHistory
-from pvcontracts.runtime.values import is_host, tensor_names, to_host, truth
+from pvcontracts.runtime.values import any_flag, bad_flag, is_host, not_flag, tensor_names, to_host, truth
 from pvcontracts.runtime.violation import MissingMetricError, Violation
 
 _NO_NAMES: frozenset[str] = frozenset()
@@ -94,6 +101,9 @@ class Evaluator:
                  mode: str, render_violation: Callable[..., Violation]) -> None:
         self.checks = checks
         self.active = {b: [c for c in cs if c.inactive is None] for b, cs in checks.items()}
+        # step_end checks whose violation withholds the step's update: evaluated first, at the step.
+        self.skip_checks = [c for c in self.active["step_end"] if reaction_of(c.on_violation).prevents_update]
+        self._other_step_checks = [c for c in self.active["step_end"] if c not in self.skip_checks]
         self.history = history
         self.params = params
         self.strict = mode == "strict"
@@ -124,6 +134,78 @@ class Evaluator:
             urgent |= self.evaluate_one(check, env, history, tensors)
         return urgent
 
+    def evaluate_step(self, env: dict[str, Any], *, preset_skip: Any = False,
+                      agree: Callable[[Any], Any] | None = None) -> tuple[bool, Any]:
+        """step_end: (an urgent host violation wants a sync now, the step's skip flag).
+
+        ``preset_skip``: the step is already known to be skipped (decided before its update).
+        ``agree``: OR of the flag across ranks (a device collective), called at every step where
+        a skip check is active, so every rank withholds the same updates.
+        """
+        boundary = "step_end"
+        if boundary not in self.called:
+            self.called.add(boundary)
+            if self.strict:
+                self._require_first_call(boundary, env, self.active[boundary])
+        if not self.active[boundary]:
+            return False, preset_skip
+        history = self.history[boundary]
+        history.push(env)
+        tensors = tensor_names(env)
+        urgent = False
+        skip = preset_skip
+        for check in self.skip_checks:
+            if check.pre_done:  # decided before the update (fatal_before_step): part of preset_skip
+                continue
+            bad, wants_sync = self._skip_verdict(check, env, history, tensors)
+            urgent |= wants_sync
+            skip = any_flag(skip, bad)
+        if agree is not None and self.skip_checks:
+            skip = agree(skip)
+        if skip is not False:
+            # The other checks see the step as not taken where the flag holds (a device bool when it is one).
+            stepped = env.get("optimizer_stepped")
+            if stepped is not None and stepped is not False:
+                env["optimizer_stepped"] = not_flag(skip) if stepped is True else stepped.logical_and(not_flag(skip))
+            history.withhold_newest(skip)
+            tensors = tensor_names(env)
+        for check in self._other_step_checks:
+            if check.pre_done:
+                continue
+            urgent |= self.evaluate_one(check, env, history, tensors)
+        return urgent, skip
+
+    def _skip_verdict(self, check: Check, env: dict[str, Any], history: BoundedHistory,
+                      tensors: frozenset[str]) -> tuple[Any, bool]:
+        """A skip_step check at its step: (its bad flag, whether a host violation wants a sync at once).
+
+        Tensor verdicts are computed now, on the device, and queued with the step so that the
+        sync point reports the very verdict the update was withheld on.
+        """
+        if not check.inputs.issubset(env):
+            self._unsupplied(check, env, history)
+            return False, False
+        check.stats.evaluated += 1
+        try:
+            if check.names.isdisjoint(tensors):
+                violated = self._on_host(check, env, history)
+                return violated, violated and self._urgent(check)
+            recorder = RecordingHistory(history)
+            verdict = check.compiled.verdict({**check.static_env, **env}, recorder, branch_on_guard=False)
+        except HistoryUnavailable:
+            check.stats.unevaluable += 1
+            return False, False
+        except EvaluationError as exc:
+            raise self.missing(check, exc.missing) from None
+        if verdict is None:
+            return False, False
+        self.pending.append(Pending(check, int(env["step"]), int(env["epoch"]), env, verdict, recorder.reads))
+        return bad_flag(*verdict), False
+
+    @staticmethod
+    def _urgent(check: Check) -> bool:
+        return check.boundary == "step_end" and reaction_of(check.on_violation).urgent
+
     def _require_first_call(self, boundary: str, env: Mapping[str, Any], checks: list[Check]) -> None:
         """Strict mode: at the first call of a boundary every input of every check must be there, now."""
         missing: dict[str, list[str]] = {}
@@ -149,7 +231,10 @@ class Evaluator:
         check.stats.evaluated += 1
         try:
             if check.names.isdisjoint(tensors):
-                return self._on_host(check, env, history)
+                # An urgent host violation (abort, skip_step) at step_end is a sync point anyway: settle the
+                # deferred steps first, so the earliest violation is the one acted on. warn/record wait for the
+                # next sync point: a host check failing every step must not make every step a synchronisation.
+                return self._on_host(check, env, history) and self._urgent(check)
             self._deferred(check, env, history)
             return False
         except HistoryUnavailable:
@@ -176,6 +261,7 @@ class Evaluator:
         return False
 
     def _on_host(self, check: Check, env: dict[str, Any], history: BoundedHistory | None) -> bool:
+        """Checked now, on host values; True when it was violated (the violation joins ``found``)."""
         verdict = check.compiled.verdict({**check.static_env, **env}, history, branch_on_guard=True)
         if verdict is None:
             return False
@@ -184,10 +270,7 @@ class Evaluator:
             return False
         values = check.compiled.evaluate(env, self.params, history).values  # for the message, only now
         self.found.append(self.render(check, env, values, int(env.get("step", 0)), int(env.get("epoch", 0)), history))
-        # An abort at step_end is a sync point anyway: settle the deferred steps first, so the earliest
-        # violation is the one reported. warn/record wait for the next sync point: a host check failing
-        # every step must not make every step a synchronisation.
-        return check.on_violation == "abort" and check.boundary == "step_end"
+        return True
 
     def _deferred(self, check: Check, env: dict[str, Any], history: BoundedHistory | None) -> None:
         """Tensors at step_end: decide on the host only what the host already knows, queue the rest."""

@@ -19,17 +19,44 @@ class BoundedHistory:
     def __init__(self, sizes: dict[str, int]) -> None:
         self._values: dict[str, deque[Any]] = {name: deque(maxlen=max(n, 2)) for name, n in sizes.items()}
         self._first: dict[str, Any] = {}
+        self._pushed: tuple[str, ...] = ()  # the metrics the newest push held
 
     @property
     def tracked(self) -> Iterable[str]:
         return self._values.keys()
 
     def push(self, metrics: dict[str, Any]) -> None:
+        self._pushed = tuple(name for name in self._values if name in metrics)
         for name, values in self._values.items():
             if name in metrics:
                 value = metrics[name]
                 values.append(value)
                 self._first.setdefault(name, value)
+
+    def withhold_newest(self, skip: Any) -> None:
+        """The newest push belonged to a skipped step: it never happened, so history must not remember it.
+
+        ``skip`` is a host bool (the entry is dropped) or a 0-d bool tensor (the entry becomes the
+        previous value where the flag holds, on the device: no read). Without it a NaN step would sit in
+        ``window_mean(loss, 20)`` for 20 steps and every one of them would be skipped too.
+        """
+        if skip is False:
+            return
+        for name in self._pushed:
+            values = self._values[name]
+            if len(values) < 2:
+                continue  # the first value: nothing earlier to keep instead
+            if skip is True:
+                values.pop()
+                continue
+            import torch
+
+            newest, before = values[-1], values[-2]
+            if newest is before:
+                continue
+            values[-1] = torch.where(skip, torch.as_tensor(before).to(skip.device, non_blocking=True),
+                                     torch.as_tensor(newest).to(skip.device, non_blocking=True))
+        self._pushed = ()
 
     def prev(self, metric: str) -> Any:
         values = self._values.get(metric)

@@ -1,12 +1,14 @@
 """What the Monitor says about a run: the ledger records, the violations in memory, and the one reaction table.
 
-``on_violation`` means one thing everywhere, read from :data:`REACTIONS` by every
-path (host checks, deferred checks, the pre-step checks, the quiet recording on
-the way out of an exception): every violation is counted, kept in
-``violations`` and written to the ledger first; then ``warn`` emits a
-:class:`ContractWarning` and the earliest ``abort`` raises
-:class:`ContractViolation`. A new action (``skip_step`` for a framework
-adapter) is one row here. The ledger format is agreed in LEDGER.md: every record
+``on_violation`` means one thing everywhere, read from the one reaction table
+(:mod:`pvcontracts.contract.reactions`) by every path (host checks, deferred
+checks, the pre-step checks, the quiet recording on the way out of an
+exception): every violation is counted, kept in ``violations`` and written to
+the ledger first; then a reaction that ``warns`` (warn, skip_step) emits a
+:class:`ContractWarning` and the earliest one that ``raises`` (abort) raises
+:class:`ContractViolation`. What ``skip_step`` does to the update happened at
+the step already (the Monitor and the watcher); here it is recorded, with its
+values, like any violation. The ledger format is agreed in LEDGER.md: every record
 carries the run id; ``run_start`` the mode and the selected invariants;
 ``counts`` per invariant whether it was enforced and, if not, why.
 """
@@ -16,27 +18,12 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
+from pvcontracts.contract.reactions import reaction_of
 from pvcontracts.runtime.ledger import Ledger
 from pvcontracts.runtime.values import is_host
 from pvcontracts.runtime.violation import ContractViolation, ContractWarning, Violation
-
-
-@dataclass(frozen=True)
-class Reaction:
-    """What a violation with this ``on_violation`` does once it is counted, kept and written."""
-
-    warn: bool
-    abort: bool
-
-
-REACTIONS: dict[str, Reaction] = {
-    "abort": Reaction(warn=False, abort=True),
-    "warn": Reaction(warn=True, abort=False),
-    "record": Reaction(warn=False, abort=False),
-}
 
 
 class Reporter:
@@ -88,10 +75,10 @@ class Reporter:
             except Exception:
                 if raise_abort:
                     raise
-            reaction = REACTIONS.get(v.on_violation, REACTIONS["abort"])
-            if reaction.abort and abort is None:
+            reaction = reaction_of(v.on_violation)
+            if reaction.raises and abort is None:
                 abort = v
-            elif reaction.warn and raise_abort:
+            elif reaction.warns and raise_abort:
                 warnings.warn(ContractWarning(v.message()), stacklevel=5)
         if abort is not None and raise_abort:
             self.sync()

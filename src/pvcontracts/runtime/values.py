@@ -10,7 +10,8 @@ from typing import Any, Mapping
 
 from pvcontracts.contract.params import HOST_TYPES, is_host
 
-__all__ = ["detached", "host_state", "is_host", "read_scalars", "tensor_names", "to_host", "truth"]
+__all__ = ["any_flag", "bad_flag", "detached", "host_state", "is_host", "not_flag", "read_scalars", "tensor_names",
+           "to_host", "truth"]
 
 
 def tensor_names(env: Mapping[str, Any]) -> frozenset[str]:
@@ -59,3 +60,38 @@ def host_state(state: dict[str, Any]) -> dict[str, Any]:
     """A history's state with scalar tensors as numbers: it loads on any device and serialises as JSON."""
     return {"values": {k: [to_host(v) for v in vs] for k, vs in state["values"].items()},
             "first": {k: to_host(v) for k, v in state["first"].items()}}
+
+
+# Flags: a step's "skip this update" decision, a host bool or a 0-d bool tensor. Combining them never reads a
+# tensor, and never makes a tensor out of a host bool (a host-to-device copy of a Python value can wait for the
+# device's queue): host values short-circuit instead.
+
+def any_flag(a: Any, b: Any) -> Any:
+    """a or b."""
+    if is_host(a):
+        return True if a else b
+    if is_host(b):
+        return True if b else a
+    return a.logical_or(b.to(a.device))
+
+
+def not_flag(flag: Any) -> Any:
+    return (not flag) if is_host(flag) else flag.logical_not()
+
+
+def bad_flag(applies: Any, holds: Any) -> Any:
+    """applies and not holds: where a check failed. Every element of a tensor must hold, as on the host."""
+    if is_host(applies):
+        if not applies:
+            return False
+        return (not holds) if is_host(holds) else _as_flag(holds).logical_not()
+    if is_host(holds):
+        return False if holds else _as_flag(applies)
+    applies_t = _as_flag(applies)
+    return applies_t.logical_and(_as_flag(holds).to(applies_t.device).logical_not())
+
+
+def _as_flag(value: Any) -> Any:
+    if str(value.dtype) != "torch.bool":
+        value = value != 0  # a number's truth, as the host reads it (NaN is true)
+    return value.all()

@@ -240,6 +240,22 @@ class ContractViolation(PvError):
         self.values = violation.values
 
 
+class SkipLimitExceeded(ContractViolation):
+    """More consecutive steps were skipped (``on_violation: skip_step``) than ``max_consecutive_skips`` allows.
+
+    A run that withholds update after update is not training; skipping would only hide it. The
+    violation is the one of the step that went past the bound; fix what makes the steps fail.
+    """
+
+    def __init__(self, violation: Violation, streak: int, first_step: int, limit: int) -> None:
+        super().__init__(violation)
+        self.streak = streak
+        self.first_step = first_step
+        self.limit = limit
+        self.args = (f"{streak} consecutive steps skipped (steps {first_step} to {violation.step}), more than "
+                     f"max_consecutive_skips={limit}; the last: {violation.message()}",)
+
+
 class ContractWarning(UserWarning):
     """An invariant declared ``on_violation: warn`` failed; the run goes on, the ledger records it."""
 

@@ -39,6 +39,12 @@ What each metric means, exactly:
   step after watching starts and on every ``update_ratio_every``-th one (counted
   before the step; 0: the first only), which costs one copy of those parameters
   on those steps.
+
+With ``guard_updates`` (a ``skip_step`` invariant is enforced) the watcher also
+keeps what each optimizer step changes and the LR scheduler's state at each
+step (:mod:`pvcontracts.runtime.skipping`), so the monitor can withhold a
+step's update and undo its scheduler step; ``optimizer_steps`` then does not
+count a skipped step once the monitor knows of it.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 
+from pvcontracts.runtime.skipping import ScheduleRewind, UpdateGuard
 from pvcontracts.runtime.sources import MetricSource
 
 _FINGERPRINT_ELEMENTS = 4096
@@ -58,8 +65,9 @@ class Watcher(MetricSource):
 
     def __init__(self, model: Any, optimizer: Any, scheduler: Any = None, *, update_ratio_every: int = 0,
                  initial_optimizer_steps: int | None = None,
-                 before_step: Callable[[dict[str, Any]], None] | None = None,
-                 given_grad_norm: Callable[[], Any] | None = None) -> None:
+                 before_step: Callable[[dict[str, Any]], Any] | None = None,
+                 given_grad_norm: Callable[[], Any] | None = None, guard_updates: bool = False,
+                 rewind_schedule: bool = True) -> None:
         if isinstance(update_ratio_every, bool) or not isinstance(update_ratio_every, int) or update_ratio_every < 0:
             raise ValueError(f"update_ratio_every={update_ratio_every!r} must be a non-negative integer")
         self.model = model
@@ -84,6 +92,10 @@ class Watcher(MetricSource):
         self._lr: Any = None
         self._update_ratio: Any = None
         self._snapshot: list[torch.Tensor] | None = None
+        self.guard: UpdateGuard | None = UpdateGuard(optimizer) if guard_updates else None
+        self.rewind: ScheduleRewind | None = (ScheduleRewind(scheduler, optimizer)
+                                              if guard_updates and rewind_schedule and scheduler is not None else None)
+        self._undecided: set[int] = set()  # guarded steps whose skip flag only the device knows yet
         self._handles = [optimizer.register_step_pre_hook(self._before_step),
                          optimizer.register_step_post_hook(self._after_step)]
         if model is not None and hasattr(model, "register_forward_pre_hook"):
@@ -132,8 +144,19 @@ class Watcher(MetricSource):
         tensor = next((a for a in args if isinstance(a, torch.Tensor)), None)
         if tensor is None:
             tensor = next((kwargs[k] for k in sorted(kwargs) if isinstance(kwargs[k], torch.Tensor)), None)
-        if tensor is None:
+        if tensor is not None:
+            self._take_fingerprint(tensor)
+
+    def observe_batch(self, batch: Any) -> None:
+        """The step's batch, for a loop whose watched model is not the module it calls (a Lightning module
+        calling an inner model): its first tensor is fingerprinted as the forward pre-hook would (device op)."""
+        if self._fingerprint_taken:
             return
+        tensor = _first_tensor(batch)
+        if tensor is not None:
+            self._take_fingerprint(tensor)
+
+    def _take_fingerprint(self, tensor: torch.Tensor) -> None:
         self._fingerprint_taken = True
         flat = tensor.detach().reshape(-1)
         stride = max(1, flat.numel() // _FINGERPRINT_ELEMENTS)
@@ -162,8 +185,13 @@ class Watcher(MetricSource):
         self._cleared_at_step = self._cleared or probe is None or probe() is not _first_grad(self._params())
         if self._before_step_callback is not None:
             # fatal_before_step: the monitor checks what is known now and may raise, so the
-            # optimizer never applies this update.
+            # optimizer never applies this update, or decide to withhold it (skip_step: the monitor
+            # passes that decision to finish_step at step_end, a host bool, undone exactly there).
             self._before_step_callback(self.pre_step_metrics())
+        if self.guard is not None:
+            self.guard.before_step()
+            if self.rewind is not None:
+                self.rewind.before_step()
         due = self._steps_watched == 0 or (self.update_ratio_every and self.optimizer_steps % self.update_ratio_every == 0)
         self._snapshot = [p.detach().clone() for p in self._watched_params()] if due else None
 
@@ -181,6 +209,8 @@ class Watcher(MetricSource):
                 "optimizer_stepped": True, "optimizer_steps": self.optimizer_steps + 1}
 
     def _after_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        if self.guard is not None:
+            self.guard.after_step()
         self.optimizer_steps += 1
         self._steps_watched += 1
         self._stepped = True
@@ -228,6 +258,39 @@ class Watcher(MetricSource):
             self._fingerprint_taken = False
         return metrics
 
+    def finish_step(self, step: int, skip: Any) -> None:
+        """At step_end, with the step's skip flag (a host bool or a device bool): withhold its update.
+
+        A flag the host knows is acted on at once: the update undone, the scheduler set back,
+        the step not counted. A device flag is applied on the device (no read) and the rest
+        waits for :meth:`settle_skips` at the next sync point.
+        """
+        if self.guard is None:
+            return
+        if not self.guard.pending:  # no optimizer step since the last step_end (a GradScaler skip, say)
+            return
+        skip = self.guard.finish(skip)
+        if self.rewind is not None:
+            self.rewind.finish(step)
+        if skip is True:
+            self._undo_counts({step})
+        elif skip is not False:
+            self._undecided.add(step)
+
+    def settle_skips(self, skipped: set[int]) -> None:
+        """At a sync point: the steps every rank agreed were skipped. Their counts and scheduler steps undone."""
+        undecided, self._undecided = self._undecided, set()
+        self._undo_counts(undecided & skipped)
+        if self.rewind is not None:
+            self.rewind.marks.clear()  # the window is settled: the next one starts here
+
+    def _undo_counts(self, steps: set[int]) -> None:
+        if not steps:
+            return
+        self.optimizer_steps -= len(steps)
+        if self.rewind is not None:
+            self.rewind.rewind(steps)
+
     def state_dict(self) -> dict[str, Any]:
         """What the watcher counts, so a fresh process resumes the count (not the scheduler's)."""
         return {"optimizer_steps": self.optimizer_steps}
@@ -263,6 +326,25 @@ class Watcher(MetricSource):
             else:
                 owner.zero_grad = own
         self._handles, self._unwrap = [], []
+
+
+def _first_tensor(batch: Any, depth: int = 0) -> torch.Tensor | None:
+    """The first tensor of a batch: itself, a mapping's by sorted key, a sequence's in order (bounded depth)."""
+    if isinstance(batch, torch.Tensor):
+        return batch
+    if depth > 4:
+        return None
+    if isinstance(batch, Mapping):
+        items = [batch[k] for k in sorted(batch, key=str)]
+    elif isinstance(batch, (list, tuple)):
+        items = list(batch)
+    else:
+        return None
+    for item in items:
+        found = _first_tensor(item, depth + 1)
+        if found is not None:
+            return found
+    return None
 
 
 def _first_grad(params: list[torch.Tensor]) -> Any:

@@ -16,6 +16,7 @@ from pvcontracts.diagnostic import Diagnostic
 from pvcontracts.validate.rules.expressions import check_expressions, check_lets, check_params
 from pvcontracts.validate.rules.guards import check_history_guards
 from pvcontracts.validate.rules.identity import check_contract_id
+from pvcontracts.validate.rules.reactions import check_reaction_boundaries
 from pvcontracts.validate.rules.project import (
     Project,
     check_coverage,
@@ -41,6 +42,7 @@ CONTRACT_RULES: dict[str, tuple[ContractRule, tuple[str, ...]]] = {
     "lets": (check_lets, ("PV412", "PV413")),
     "expression-types": (check_expression_types, ("PV411",)),
     "history-guards": (check_history_guards, ("PV410",)),
+    "reaction-boundaries": (check_reaction_boundaries, ("PV414",)),
     "changelog": (check_changelog, ("PV501", "PV502")),
     "active-has-invariants": (check_active_has_invariants, ("PV211",)),
     "gate-evidence-present": (check_gate_evidence_present, ("PV208",)),

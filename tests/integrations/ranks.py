@@ -66,6 +66,18 @@ def launch(script: Path, scenario: str, outdir: Path, timeout: float) -> tuple[d
     return results, tails
 
 
+def both_ranks(script: Path, scenario: str, outdir: Path, timeout: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run ``scenario`` on two ranks and give each rank's report; a rank that did not report, or raised, fails the test."""
+    import pytest
+
+    results, stderr = launch(script, scenario, outdir, timeout)
+    if set(results) != {0, 1}:
+        pytest.fail(f"{scenario}: only ranks {sorted(results)} reported\n{stderr}")
+    for r in (0, 1):
+        assert "error" not in results[r], f"rank {r}: {results[r].get('traceback', results[r]['error'])}"
+    return results[0], results[1]
+
+
 def run_scenario(scenarios: dict[str, Callable[[int, Path], dict[str, Any]]]) -> None:
     """The worker's main: run the scenario named on the command line and write this rank's result."""
     name, outdir = sys.argv[1], Path(sys.argv[2])

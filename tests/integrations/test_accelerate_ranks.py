@@ -26,12 +26,7 @@ pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_avai
 
 
 def run(scenario: str, tmp_path: Path) -> tuple[dict, dict]:
-    results, stderr = ranks.launch(WORKER, scenario, tmp_path, TIMEOUT_S)
-    if set(results) != {0, 1}:
-        pytest.fail(f"{scenario}: only ranks {sorted(results)} reported\n{stderr}")
-    for r in (0, 1):
-        assert "error" not in results[r], f"rank {r}: {results[r].get('traceback', results[r]['error'])}"
-    return results[0], results[1]
+    return ranks.both_ranks(WORKER, scenario, tmp_path, TIMEOUT_S)
 
 
 def test_a_clean_run_on_two_processes_is_clean_on_both_ranks(tmp_path: Path) -> None:

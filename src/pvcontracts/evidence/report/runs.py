@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from pvcontracts.util.summary import as_number as number  # the evidence writes NaN and infinities as strings
+
 # How each charted metric is labelled: a title and the y axis with its unit. Others show their own name.
 METRIC_LABELS: dict[str, tuple[str, str]] = {
     "loss": ("Training loss", "loss per step (loop's loss fn)"),
@@ -20,17 +22,6 @@ METRIC_LABELS: dict[str, tuple[str, str]] = {
     "grad_norm": ("Gradient norm", "gradient norm (global L2)"),
 }
 CHART_ORDER = ("loss", "lr", "grad_norm")
-
-
-def number(value: Any) -> float | None:
-    """A value from the evidence as a float: numbers, and the strings it writes for NaN and infinities."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if value in ("nan", "inf", "-inf"):
-        return float(value)
-    return None
 
 
 def show(value: Any) -> str:

@@ -57,3 +57,30 @@ def test_optimizer_and_scheduler_state_are_compared_by_content() -> None:
     fresh_sched.load_state_dict(sched.state_dict())
     out = compare(saved, {}, state_fingerprints([fresh_opt], [fresh_sched]))
     assert out["optimizer_state_restored"] is True and out["scheduler_state_restored"] is True
+
+
+def test_resume_fingerprints_travel_in_a_state_and_judge_the_resumed_process() -> None:
+    from pvcontracts.runtime.fingerprint import ResumeFingerprints
+
+    torch.manual_seed(0)
+    original = ResumeFingerprints()
+    net, opt, sched = _setup()
+    assert original.resume_metrics([opt], [sched]) == {}  # no checkpoint taken: nothing to compare
+    _step(net, opt, sched)
+    rng, opt_state, sched_state = torch.get_rng_state(), opt.state_dict(), sched.state_dict()
+    original.take([opt], [sched])
+    state = original.state_dict()
+
+    torch.manual_seed(0)  # a new process: the same seed, so its start fingerprints equal the original's
+    resumed = ResumeFingerprints()
+    resumed.load_state_dict(state)
+    net2, opt2, sched2 = _setup()
+    faulty = resumed.resume_metrics([opt2], [sched2])  # nothing restored
+    assert (faulty["rng_restored"], faulty["optimizer_state_restored"], faulty["scheduler_state_restored"]) == (
+        False, False, False)
+    torch.set_rng_state(rng)
+    opt2.load_state_dict(opt_state)
+    sched2.load_state_dict(sched_state)
+    restored = resumed.resume_metrics([opt2], [sched2])
+    assert (restored["rng_restored"], restored["optimizer_state_restored"], restored["scheduler_state_restored"]) == (
+        True, True, True)

@@ -19,7 +19,7 @@ import json
 import sys
 from typing import Any, Mapping
 
-__all__ = ["compare", "rng_fingerprints", "state_fingerprints"]
+__all__ = ["ResumeFingerprints", "compare", "rng_fingerprints", "state_fingerprints"]
 
 
 def _digest(data: bytes) -> str:
@@ -113,3 +113,33 @@ def compare(saved: Mapping[str, str], start: Mapping[str, str], live: Mapping[st
         if part in saved and part in live:
             out[name] = live[part] == saved[part]
     return out
+
+
+class ResumeFingerprints:
+    """A run's fingerprints for its resume checks: the RNG streams as the run started, and the
+    RNG streams, optimizers and schedulers as they were when a checkpoint's state was taken.
+
+    Both travel in the monitor's state, so a resumed process compares the live state with the
+    checkpoint's (``resume_metrics``) and knows which streams the original run had moved.
+    """
+
+    def __init__(self) -> None:
+        self.start: dict[str, str] = {f"rng:{k}": v for k, v in rng_fingerprints().items()}
+        self.saved: dict[str, str] | None = None
+
+    def take(self, optimizers: list[Any], schedulers: list[Any]) -> None:
+        """A checkpoint is being taken: what a resume from it must find again."""
+        self.saved = state_fingerprints(optimizers, schedulers)
+
+    def resume_metrics(self, optimizers: list[Any], schedulers: list[Any]) -> dict[str, Any]:
+        """The resume metrics against the live state (:func:`compare`); none before any checkpoint."""
+        if not self.saved:
+            return {}
+        return compare(self.saved, self.start, state_fingerprints(optimizers, schedulers))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"start": dict(self.start), "saved": None if self.saved is None else dict(self.saved)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.start = dict(state.get("start") or {})
+        self.saved = dict(state["saved"]) if state.get("saved") else None

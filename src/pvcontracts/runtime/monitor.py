@@ -117,10 +117,9 @@ class Monitor:
         self._want_curves = curves
         self._curves: Curves | None = None  # built when the run starts, with its ledger
         self._build(*self._distributed_info(distributed))
-        from pvcontracts.runtime.fingerprint import rng_fingerprints
+        from pvcontracts.runtime.fingerprint import ResumeFingerprints
 
-        self._fingerprints: dict[str, Any] = {"start": {f"rng:{k}": v for k, v in rng_fingerprints().items()},
-                                              "saved": None}
+        self._fingerprints = ResumeFingerprints()
         self._reporter = Reporter(None, self.run_id)
 
     def _build(self, rank: int, world: int) -> None:
@@ -509,18 +508,11 @@ class Monitor:
         return source
 
     def _resume_metrics(self) -> dict[str, Any]:
-        saved = self._fingerprints.get("saved")
-        if not saved:
-            return {}
-        from pvcontracts.runtime.fingerprint import compare
+        return self._fingerprints.resume_metrics(*self._watched_state())
 
-        return compare(saved, self._fingerprints.get("start") or {}, self._live_fingerprints())
-
-    def _live_fingerprints(self) -> dict[str, str]:
-        from pvcontracts.runtime.fingerprint import state_fingerprints
-
-        return state_fingerprints([w.optimizer for w in self._watchers],
-                                  [w.scheduler for w in self._watchers if w.scheduler is not None])
+    def _watched_state(self) -> tuple[list[Any], list[Any]]:
+        """The watched optimizers and schedulers: what a resume must restore besides the RNG streams."""
+        return [w.optimizer for w in self._watchers], [w.scheduler for w in self._watchers if w.scheduler is not None]
 
     # ------------------------------------------------------------------ counts and state
 
@@ -542,13 +534,13 @@ class Monitor:
         optimizers and schedulers as they are now: call it when the checkpoint is taken.
         """
         # What a checkpoint saves now; a resume in this process (or one that loads this state) compares with it.
-        self._fingerprints["saved"] = self._live_fingerprints()
+        self._fingerprints.take(*self._watched_state())
         return {"step": self.step, "epoch": self.epoch, "run": self.run_id,
                 "stats": {c.id: c.stats.to_dict() for c in self._eval.all_checks()},
                 "history": {b: host_state(h.state_dict()) for b, h in self._history.items()},
                 "sources": [w.state_dict() for w in self._watchers],
                 "skips": self._skips.state_dict(),
-                "fingerprints": dict(self._fingerprints),
+                "fingerprints": self._fingerprints.state_dict(),
                 **({"curves": self._curves.state_dict()} if self._curves is not None else {})}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -561,7 +553,7 @@ class Monitor:
         for watcher, source_state in zip(self._watchers, self._source_states):
             watcher.load_state_dict(source_state)
         if state.get("fingerprints"):
-            self._fingerprints = dict(state["fingerprints"])
+            self._fingerprints.load_state_dict(state["fingerprints"])
         self._skips.load_state_dict(state.get("skips", {}))
         self._apply_state(state)
         if not self._started:

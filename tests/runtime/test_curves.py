@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import torch
 from torch import nn
 
-import pvcontracts
 import pvcontracts.runtime.curves as curves_module
 from pvcontracts.contract.contractset import load_contracts
 from pvcontracts.runtime import ContractViolation, Monitor
 from pvcontracts.runtime.evaluation import Evaluator
 from pvcontracts.util.summary import merge_records
 
-PACKAGE = str(Path(pvcontracts.__file__).resolve().parent)
-READS = ("item", "cpu", "tolist", "numpy", "__bool__", "__float__", "__int__", "__index__")
 LR = {"lr_schedule": "linear", "warmup_steps": 10, "peak_lr": 0.1, "min_lr": 0.0, "total_steps": 120,
       "step_indexing": "one_based", "warmup_start": 0.0}
 
@@ -212,31 +208,6 @@ def test_merging_two_records_is_one_record_over_both_windows() -> None:
 
 
 # --------------------------------------------------------------------------- no extra host reads
-
-
-def _from_pvcontracts() -> bool:
-    frame = sys._getframe(2)
-    while frame is not None:
-        if frame.f_code.co_filename.startswith(PACKAGE):
-            return True
-        frame = frame.f_back
-    return False
-
-
-@pytest.fixture
-def reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter]:
-    """Counts tensor reads made from pvcontracts code (what would be a synchronisation on a GPU)."""
-    counts: Counter = Counter()
-    for name in READS:
-        original = getattr(torch.Tensor, name)
-
-        def counting(self, *args, __original=original, __name=name, **kwargs):
-            if _from_pvcontracts():
-                counts[__name] += 1
-            return __original(self, *args, **kwargs)
-
-        monkeypatch.setattr(torch.Tensor, name, counting)
-    yield counts
 
 
 def _reads_per_step(shipped: Path, ledger: Path, reads: Counter, *, curves: bool) -> list[int]:

@@ -476,10 +476,10 @@ def test_markdown_escaping_helpers() -> None:
 
 
 def test_gate_anchors_are_safe_and_unique() -> None:
-    from pvcontracts.evidence.report.model import _anchor
+    from pvcontracts.util.text import unique_anchor  # the report's gate anchors: prefix "g-"
 
     taken: set[str] = set()
-    assert [_anchor(g, taken) for g in ("GATE-A-001", 'x"><script>', "GATE-A-001", "")] == [
+    assert [unique_anchor("g-", g, taken) for g in ("GATE-A-001", 'x"><script>', "GATE-A-001", "")] == [
         "g-GATE-A-001", "g-x-script", "g-GATE-A-001-2", "g-x"]
 
 

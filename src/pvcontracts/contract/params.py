@@ -20,7 +20,6 @@ device synchronisation. Imports nothing heavy.
 from __future__ import annotations
 
 import difflib
-import math
 from typing import Any, Iterable, Mapping
 
 from pvcontracts.contract.model import Contract, Param

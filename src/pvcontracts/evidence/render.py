@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from pvcontracts.diagnostic import Diagnostic
+from pvcontracts.util.text import plural
 
 
 def diagnostic_lines(diagnostics: list[Diagnostic]) -> list[str]:
@@ -23,20 +24,16 @@ def diagnostic_lines(diagnostics: list[Diagnostic]) -> list[str]:
     return lines
 
 
-def _n(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
 def check_summary(summary: dict[str, Any]) -> str:
     s = summary
-    mutation = (f"{s['mutants_killed']} of {_n(s['mutants'], 'mutant')} killed" if s.get("mutated_gates")
+    mutation = (f"{s['mutants_killed']} of {plural(s['mutants'], 'mutant')} killed" if s.get("mutated_gates")
                 else "not mutation-checked")
-    return (f"pv check: {s['blocking_discharged']} of {_n(s['blocking_gates'], 'ship-blocking gate')} discharged "
-            f"({_n(s['gates'], 'gate')}: {s['discharged']} discharged, {s['failed']} failed, "
+    return (f"pv check: {s['blocking_discharged']} of {plural(s['blocking_gates'], 'ship-blocking gate')} discharged "
+            f"({plural(s['gates'], 'gate')}: {s['discharged']} discharged, {s['failed']} failed, "
             f"{s['incomplete']} incomplete, {s['missing']} missing, {s['vacuous']} vacuous); "
-            f"{_n(s['bound_tests'], 'bound test')}, {s['executed']} executed, {s['passed']} passed; "
-            f"{_n(s['falsifiers'], 'falsifier')}, {_n(s['counterexamples'], 'counterexample')}; {mutation}; "
-            f"{_n(s['errors'], 'error')}, {_n(s['warnings'], 'warning')}")
+            f"{plural(s['bound_tests'], 'bound test')}, {s['executed']} executed, {s['passed']} passed; "
+            f"{plural(s['falsifiers'], 'falsifier')}, {plural(s['counterexamples'], 'counterexample')}; {mutation}; "
+            f"{plural(s['errors'], 'error')}, {plural(s['warnings'], 'warning')}")
 
 
 def mutation_lines(doc: dict[str, Any]) -> list[str]:
@@ -80,9 +77,9 @@ def falsify_summary(doc: dict[str, Any]) -> str:
     falsifiers = [f for c in doc["contracts"] for f in c["falsifiers"]]
     failed = sum(1 for f in falsifiers if f["outcome"] in ("failed", "error") and f["counterexample"] is None)
     other = s["falsifiers"] - s["falsifiers_passed"] - s["counterexamples"] - failed
-    return (f"pv falsify: {_n(s['falsifiers'], 'falsifier')} ({how}): {s['falsifiers_passed']} passed, "
-            f"{_n(s['counterexamples'], 'counterexample')}, {failed} failed otherwise, {other} without a verdict; "
-            f"{_n(s['examples'], 'example')} tried")
+    return (f"pv falsify: {plural(s['falsifiers'], 'falsifier')} ({how}): {s['falsifiers_passed']} passed, "
+            f"{plural(s['counterexamples'], 'counterexample')}, {failed} failed otherwise, {other} without a verdict; "
+            f"{plural(s['examples'], 'example')} tried")
 
 
 def verify_text(report: Any) -> str:
@@ -99,7 +96,7 @@ def verify_text(report: Any) -> str:
         commit = (git.get("commit") or "no commit")[:12]
         return commit + (" (dirty)" if git.get("dirty") else "")
 
-    lines.append(f"pv verify: {_n(len(report.verdicts), 'gate')}: {c['valid']} valid, {c['stale']} stale, "
+    lines.append(f"pv verify: {plural(len(report.verdicts), 'gate')}: {c['valid']} valid, {c['stale']} stale, "
                  f"{c['inconsistent']} inconsistent, {c['tampered']} tampered; {report.signature.detail}; "
                  f"evidence from {at(report.evidence_git)}, tree at {at(report.current_git)}")
     return "\n".join(lines) + "\n"

@@ -15,7 +15,7 @@ import math
 import re
 import unicodedata
 
-__all__ = ["int_text", "visible"]
+__all__ = ["int_text", "plural", "unique_anchor", "visible"]
 
 # Fast path: nothing but printable ASCII, tabs and newlines needs no look at each character.
 _PLAIN = re.compile(r"[\t\n\x20-\x7e]*\Z")
@@ -48,3 +48,18 @@ def int_text(value: int) -> str:
         return str(value)
     digits = int(value.bit_length() * math.log10(2)) + 1
     return f"{'-' if value < 0 else ''}<an integer of about {digits} digits>"
+
+
+def plural(count: int, word: str) -> str:
+    """``1 gate``, ``2 gates``: the count and its noun, as every report writes them."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def unique_anchor(prefix: str, text: str, taken: set[str]) -> str:
+    """``prefix`` and ``text``'s safe characters (ids are user input), made unique in ``taken``, which keeps it."""
+    base = prefix + (re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "x")
+    anchor, n = base, 2
+    while anchor in taken:
+        anchor, n = f"{base}-{n}", n + 1
+    taken.add(anchor)
+    return anchor

@@ -21,6 +21,7 @@ from pvcontracts.evidence.report.markup import esc
 from pvcontracts.evidence.report.model import (OUTCOME_WORDS, SIGNATURE_MEANING, STATUS_MEANING, VERDICT_MEANING,
                                                VERDICTS, FalsifierView, GateView, InvariantView, ReportView, TestView)
 from pvcontracts.evidence.status import GATE_STATUSES
+from pvcontracts.util.text import plural
 
 SYMBOL = {"discharged": "\u2713", "passed": "\u2713", "valid": "\u2713", "failed": "\u2717", "error": "\u2717",
           "tampered": "\u2717", "inconsistent": "\u2717", "vacuous": "\u2205", "missing": "?", "stale": "\u21bb",
@@ -54,10 +55,6 @@ def duration(seconds: float | None) -> str:
     if seconds < 1:
         return f"{seconds * 1000:.0f} ms"
     return f"{seconds:.2f} s"
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def _git(git: dict[str, Any] | None) -> str:
@@ -136,9 +133,9 @@ def _verdict(view: ReportView) -> str:
     s = view.summary
     vc = view.verdict_counts()
     counts = view.status_counts()
-    errors = f" pv check reported {_plural(s['errors'], 'error')} (see Findings)." if s.get("errors") else ""
+    errors = f" pv check reported {plural(s['errors'], 'error')} (see Findings)." if s.get("errors") else ""
     lines = [
-        f"{_plural(len(view.gates), 'gate')} in {_plural(len(view.contracts), 'contract')}: "
+        f"{plural(len(view.gates), 'gate')} in {plural(len(view.contracts), 'contract')}: "
         + ", ".join(f"{counts[st]} {st}" for st in GATE_STATUSES) + "." + errors,
         f"Checked against the current tree ({_e(_git(view.current_git))}): "
         + ", ".join(f"{vc[v]} {v}" for v in VERDICTS) + ".",
@@ -146,7 +143,7 @@ def _verdict(view: ReportView) -> str:
     ]
     if view.summary.get("mutated_gates"):
         lines.append(f"Mutation check: the tests killed {view.summary.get('mutants_killed', 0)} of "
-                     f"{_plural(view.summary.get('mutants', 0), 'mutant')} of the gates' invariants.")
+                     f"{plural(view.summary.get('mutants', 0), 'mutant')} of the gates' invariants.")
     elif view.mutation is not None and not view.mutation.get("enabled"):
         lines.append(f"Mutation check: not run ({_e(view.mutation.get('reason'))}).")
     return (f'<section class="verdict {tone}" id="verdict" role="status"><strong>{_e(sentence)}</strong>'
@@ -167,7 +164,7 @@ def _cards(view: ReportView) -> str:
     out.append(f'<div class="card"><span class="n">{s.get("passed", 0)} / {s.get("bound_tests", 0)}</span>'
                f'<span class="l">tests passed ({s.get("executed", 0)} ran)</span></div>')
     out.append(f'<div class="card"><span class="n">{s.get("counterexamples", 0)}</span>'
-               f'<span class="l">counterexamples ({_plural(s.get("falsifiers", 0), "falsifier")}, '
+               f'<span class="l">counterexamples ({plural(s.get("falsifiers", 0), "falsifier")}, '
                f'{s.get("examples", 0)} examples)</span></div>')
     if view.runs:
         bad = sum(1 for r in view.runs if r.blocking_violated)
@@ -273,7 +270,7 @@ def _mutation(g: GateView) -> str:
                     f'<span class="help">{_e(r["where"])}</span></td><td><code>{_e(r["from"])}</code> \u2192 '
                     f"<code>{_e(to)}</code></td>"
                     f"<td>{badge(r['outcome'], r['outcome'].replace('_', ' '))}{by}</td></tr>")
-    return (f"<h4>Mutation check ({m['killed']} of {_plural(m['mutants'], 'mutant')} killed)</h4>"
+    return (f"<h4>Mutation check ({m['killed']} of {plural(m['mutants'], 'mutant')} killed)</h4>"
             '<p class="help">Each mutant is the contract text made wrong in one place; a test kills it by failing '
             "against it. Tests that kill no mutant do not test the text. Per invariant: " + per + ".</p>"
             '<details><summary>every mutant</summary><div class="scroll"><table class="tests mutants"><thead><tr>'

@@ -16,6 +16,7 @@ from typing import Sequence
 from pvcontracts.evidence.report.charts import svg_chart
 from pvcontracts.evidence.report.markup import esc
 from pvcontracts.evidence.report.runs import RunView, ViolationView, show
+from pvcontracts.util.text import plural
 
 DASH = "\u2014"
 
@@ -23,15 +24,11 @@ DASH = "\u2014"
 _e = esc
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
 def _state(run: RunView) -> str:
     if run.blocking_violated:
         return '<span class="badge b-failed">\u2717 violated a ship-blocking invariant</span>'
     if run.violation_count:
-        return f'<span class="badge b-incomplete">! {_plural(run.violation_count, "violation")}</span>'
+        return f'<span class="badge b-incomplete">! {plural(run.violation_count, "violation")}</span>'
     return '<span class="badge b-passed">\u2713 no violation</span>'
 
 
@@ -65,7 +62,7 @@ def _facts(run: RunView) -> str:
             ("Mode", _e(run.mode or "not recorded")), ("Contracts", versions),
             ("Started", _e(run.started or "not recorded")), ("Ended", _ended(run)),
             ("Steps taken", _e(run.last_step if run.last_step is not None else "not recorded")),
-            ("Segments", _e(f"{run.segments}" + (f" (resumed {_plural(run.segments - 1, 'time')})"
+            ("Segments", _e(f"{run.segments}" + (f" (resumed {plural(run.segments - 1, 'time')})"
                                                  if run.segments > 1 else "")))]
     return '<table class="kv">' + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
 
@@ -79,7 +76,7 @@ def _charts(run: RunView) -> str:
     if run.violation_count > len(run.violations):
         note = (f" The evidence keeps the first {len(run.violations)} of its {run.violation_count} violations; "
                 "only those are marked.")
-    out = [f'<p class="help">From {_plural(run.curve_records, "curve record")} of the ledger, merged evenly to at '
+    out = [f'<p class="help">From {plural(run.curve_records, "curve record")} of the ledger, merged evenly to at '
            "most 200 points per chart. Each point is a window of steps: the line joins its first and last value, "
            "the band spans its smallest and largest finite value. Every violation is a red marker at its step; "
            f"click one for its details.{_e(note)}</p>", '<div class="charts">']
@@ -163,7 +160,7 @@ def runs_section(runs: Sequence[RunView], *, intro: str = "") -> str:
             f'<p class="help">{_e(intro)}What each training run\'s ledger recorded: which invariants it enforced and '
             "how often they held, every violation with its values, and curves of the step metrics.</p>"]
     if blocking:
-        head.append(f'<p class="sev-error">A training run violated {_plural(len(blocking), "ship-blocking invariant")}: '
+        head.append(f'<p class="sev-error">A training run violated {plural(len(blocking), "ship-blocking invariant")}: '
                     f"{_e(', '.join(blocking))}.</p>")
     if lonely:
         head.append(f'<p class="help"><b>No run enforced</b> {_e(", ".join(lonely))}: the runs say nothing about '

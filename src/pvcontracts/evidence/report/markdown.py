@@ -18,7 +18,7 @@ from pvcontracts.evidence.report.model import (OUTCOME_WORDS, STATUS_MEANING, VE
                                                FalsifierView, GateView, InvariantView, ReportView)
 from pvcontracts.evidence.report.runs import RunView, show
 from pvcontracts.evidence.status import GATE_STATUSES
-from pvcontracts.util.text import visible
+from pvcontracts.util.text import plural, visible
 
 SYMBOL = {"discharged": "\u2705", "failed": "\u274c", "incomplete": "\u26a0\ufe0f", "missing": "\u2753",
           "vacuous": "\u2205", "valid": "\u2705", "stale": "\U0001f504", "inconsistent": "\u274c", "tampered": "\u274c"}
@@ -62,10 +62,6 @@ def paragraphs(value: str | None) -> list[str]:
 def _unmark(m: re.Match[str]) -> str:
     mark = m.group(2)
     return m.group(1) + (mark[:-1] + "\\" + mark[-1] if mark[0].isdigit() else "\\" + mark)
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def _duration(seconds: float | None) -> str:
@@ -196,7 +192,7 @@ def _mutation(g: GateView) -> list[str]:
         return ["", "**Mutation check:** not mutation-checked" + (" (its tests did not all pass)"
                                                                   if g.status != "discharged" else "")]
     per = ", ".join(f"{text(i)} {e['killed']}/{e['mutants']}" for i, e in m["invariants"].items())
-    out = ["", f"**Mutation check ({m['killed']} of {_plural(m['mutants'], 'mutant')} killed; per invariant: {per})**",
+    out = ["", f"**Mutation check ({m['killed']} of {plural(m['mutants'], 'mutant')} killed; per invariant: {per})**",
            "", "| Mutant | Change | Text | Outcome |", "|---|---|---|---|"]
     for r in m["results"]:
         to = r["to"] if isinstance(r["to"], str) else "; ".join(f"{k}: {v}" for k, v in r["to"].items())
@@ -264,7 +260,7 @@ def _curve_table(run: RunView) -> list[str]:
 
 def _run(run: RunView) -> list[str]:
     state = ("\u274c violated a ship-blocking invariant: " + text(", ".join(run.blocking_violated))
-             if run.blocking_violated else f"\u26a0\ufe0f {_plural(run.violation_count, 'violation')}"
+             if run.blocking_violated else f"\u26a0\ufe0f {plural(run.violation_count, 'violation')}"
              if run.violation_count else "\u2705 no violation")
     versions = ", ".join(f"{text(c.id)} {text(c.version)}" + (f" (now {text(c.current)})"
                                                               if c.current and c.current != c.version else "")
@@ -328,15 +324,15 @@ def render_markdown(view: ReportView) -> str:
            + f", {text(view.tool.get('name'))} {text(view.tool.get('version'))}",
            f"- Git commit then: {_git(view.git)}; now: {_git(view.current_git)}",
            f"- Ship-blocking gates discharged: **{s.get('blocking_discharged', 0)} of {s.get('blocking_gates', 0)}**",
-           f"- Gates: {s.get('gates', 0)} in {_plural(s.get('contracts', 0), 'contract')}: "
+           f"- Gates: {s.get('gates', 0)} in {plural(s.get('contracts', 0), 'contract')}: "
            + ", ".join(f"{counts[st]} {st}" for st in GATE_STATUSES),
            f"- Tests: {s.get('bound_tests', 0)} bound, {s.get('executed', 0)} ran, {s.get('passed', 0)} passed",
            f"- Falsifiers: {s.get('falsifiers', 0)}, {s.get('falsifiers_passed', 0)} passed, "
-           f"{_plural(s.get('counterexamples', 0), 'counterexample')}, {s.get('examples', 0)} examples tried",
+           f"{plural(s.get('counterexamples', 0), 'counterexample')}, {s.get('examples', 0)} examples tried",
            "- Evidence against the current tree: " + ", ".join(f"{vc[v]} {v}" for v in VERDICTS),
            f"- Who wrote it: {text(view.authorship)}",
            "- Mutation check: " + (f"the tests killed {s.get('mutants_killed', 0)} of "
-                                   f"{_plural(s.get('mutants', 0), 'mutant')} of the gates' invariants"
+                                   f"{plural(s.get('mutants', 0), 'mutant')} of the gates' invariants"
                                    if s.get("mutated_gates") else
                                    f"not run ({text((view.mutation or {}).get('reason') or 'not recorded')})"),
            f"- Content digest: {code(view.content_digest)}", ""]

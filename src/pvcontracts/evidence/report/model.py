@@ -13,7 +13,6 @@ the same report.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 from pvcontracts.diagnostic import Diagnostic
 from pvcontracts.evidence.report.runs import RunView, build_runs
 from pvcontracts.evidence.status import GATE_STATUSES
+from pvcontracts.util.text import plural, unique_anchor
 
 VERDICTS = ("valid", "stale", "inconsistent", "tampered")
 OUTCOME_WORDS = {
@@ -264,32 +264,32 @@ class ReportView:
             return "bad", ("Do not trust this evidence: its signature does not verify with the given key; it was "
                            "changed after it was signed, or someone else signed it.")
         if verdicts["inconsistent"]:
-            return "bad", (f"Do not trust this evidence: {_n(verdicts['inconsistent'], 'gate')} "
+            return "bad", (f"Do not trust this evidence: {plural(verdicts['inconsistent'], 'gate')} "
                            f"{'disagrees' if verdicts['inconsistent'] == 1 else 'disagree'} with what the file "
                            "itself records.")
         if self.kind == "falsify":
             s = self.summary
             tone = "good" if s.get("ok") else "bad"
             return tone, (f"Falsifier run: {s.get('falsifiers_passed', 0)} of "
-                          f"{_n(s.get('falsifiers', 0), 'falsifier')} passed, "
-                          f"{_n(s.get('counterexamples', 0), 'counterexample')}. "
+                          f"{plural(s.get('falsifiers', 0), 'falsifier')} passed, "
+                          f"{plural(s.get('counterexamples', 0), 'counterexample')}. "
                           "A falsifier run alone discharges no gate.")
-        stale = (f", and {_n(verdicts['stale'], 'gate')} changed since the evidence was taken" if verdicts["stale"]
+        stale = (f", and {plural(verdicts['stale'], 'gate')} changed since the evidence was taken" if verdicts["stale"]
                  else "")
         who = self.authorship
         if self.summary.get("ok"):
             if verdicts["stale"]:
-                return "warn", (f"All {_n(len(blocking), 'ship-blocking gate')} were discharged{stale}: "
+                return "warn", (f"All {plural(len(blocking), 'ship-blocking gate')} were discharged{stale}: "
                                 f"take the evidence again before relying on it.")
-            return "good", (f"Ready: all {_n(len(blocking), 'ship-blocking gate')} discharged, and the evidence "
+            return "good", (f"Ready: all {plural(len(blocking), 'ship-blocking gate')} discharged, and the evidence "
                             f"matches the current tree ({who}).")
         if self.runtime_errors:
             named = f"{self.runtime_named}; " if self.runtime_named else ""
-            return "bad", (f"Not ready: a training run violated {_n(self.runtime_errors, 'ship-blocking invariant')}"
-                           f" ({named}{done} of {_n(len(blocking), 'ship-blocking gate')} discharged by tests){stale}.")
+            return "bad", (f"Not ready: a training run violated {plural(self.runtime_errors, 'ship-blocking invariant')}"
+                           f" ({named}{done} of {plural(len(blocking), 'ship-blocking gate')} discharged by tests){stale}.")
         errors = self.summary.get("errors", 0)
-        extra = f"; pv check reported {_n(errors, 'error')}" if errors and done == len(blocking) else ""
-        return "bad", f"Not ready: {done} of {_n(len(blocking), 'ship-blocking gate')} discharged{extra}{stale}."
+        extra = f"; pv check reported {plural(errors, 'error')}" if errors and done == len(blocking) else ""
+        return "bad", f"Not ready: {done} of {plural(len(blocking), 'ship-blocking gate')} discharged{extra}{stale}."
 
     @property
     def authorship(self) -> str:
@@ -300,19 +300,6 @@ class ReportView:
         if sig is not None and sig.state == "unchecked":
             return "signed, but the signature was not checked (no key given)"
         return "unsigned: it agrees with itself, which does not show who wrote it"
-
-
-def _n(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
-def _anchor(gate_id: str, taken: set[str]) -> str:
-    base = "g-" + (re.sub(r"[^A-Za-z0-9_-]+", "-", gate_id).strip("-") or "x")
-    anchor, n = base, 2
-    while anchor in taken:
-        anchor, n = f"{base}-{n}", n + 1
-    taken.add(anchor)
-    return anchor
 
 
 def _entry(e: dict[str, Any] | None) -> ChangelogEntry | None:
@@ -379,7 +366,7 @@ def build_view(doc: dict[str, Any], verify: Any, *, source: str, in_toto: bool =
         for g in c["gates"]:
             v = verdicts.get((c["id"], g["id"]))
             gate = GateView(
-                id=g["id"], anchor=_anchor(g["id"], taken), title=g.get("title"), description=g.get("description"),
+                id=g["id"], anchor=unique_anchor("g-", g["id"], taken), title=g.get("title"), description=g.get("description"),
                 status=g["status"], reason=g["reason"], ship_blocking=bool(g["ship_blocking"]),
                 blocking=bool(g["blocking"]), contract=cv,
                 invariants=tuple(invariants.get(i) or InvariantView(i, "(not in this evidence)", None, "", None, "",

@@ -9,11 +9,11 @@ escape for their format, and the same records give the same view.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from pvcontracts.util.summary import as_number as number  # the evidence writes NaN and infinities as strings
+from pvcontracts.util.summary import as_number as number
+from pvcontracts.util.text import unique_anchor  # the evidence writes NaN and infinities as strings
 
 # How each charted metric is labelled: a title and the y axis with its unit. Others show their own name.
 METRIC_LABELS: dict[str, tuple[str, str]] = {
@@ -161,16 +161,6 @@ class RunView:
         return [i for i in self.invariants if i.enforced is not True and not i.violated]
 
 
-def _anchor(text: str, taken: set[str]) -> str:
-    """``run-`` and the run id's safe characters (an id is user input), unique in the page."""
-    base = "run-" + (re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "x")
-    anchor, n = base, 2
-    while anchor in taken:
-        anchor, n = f"{base}-{n}", n + 1
-    taken.add(anchor)
-    return anchor
-
-
 def _regime(regime: Any) -> str:
     if not isinstance(regime, dict) or not regime.get("kind"):
         return "not recorded"
@@ -207,7 +197,7 @@ def _series(curves: dict[str, Any] | None) -> tuple[Series, ...]:
 
 def build_run(rec: dict[str, Any], ledger: str, blocking: set[str], taken: set[str]) -> RunView:
     """One run's view from its evidence record (``evidence.runtime.run_record``'s shape)."""
-    anchor = _anchor(str(rec.get("run") or ledger)[:24], taken)
+    anchor = unique_anchor("run-", str(rec.get("run") or ledger)[:24], taken)
     recorded = rec.get("violations_by_invariant") or {}
     # The counts say how often it was violated; a resume that redid steps can leave more records than counts.
     invariants = tuple(

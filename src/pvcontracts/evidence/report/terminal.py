@@ -8,7 +8,7 @@ that is not discharged and valid, an indented line says why.
 from __future__ import annotations
 
 from pvcontracts.evidence.report.model import ReportView
-from pvcontracts.util.text import visible
+from pvcontracts.util.text import plural, visible
 
 _COLOR = {"discharged": "32", "valid": "32", "failed": "31", "tampered": "31", "inconsistent": "31", "vacuous": "31",
           "incomplete": "33", "stale": "33", "missing": "35"}
@@ -19,10 +19,6 @@ def _paint(word: str, width: int, color: bool) -> str:
     if not color or word not in _COLOR:
         return cell
     return f"\x1b[{_COLOR[word]}m{word}\x1b[0m" + " " * (width - len(word))
-
-
-def _n(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def status_lines(view: ReportView, *, color: bool = False, status: str | None = None,
@@ -64,7 +60,7 @@ def runs_lines(view: ReportView) -> list[str]:
     lines = ["training runs:"]
     for r in view.runs:
         ended = "reached run_end" if r.complete else "never reached run_end"
-        what = f"{_n(r.violation_count, 'violation')}" if r.violation_count else "no violation"
+        what = f"{plural(r.violation_count, 'violation')}" if r.violation_count else "no violation"
         first = r.first_blocking
         if r.blocking_violated:
             what += f"; ship-blocking violated: {', '.join(r.blocking_violated)}"
@@ -83,8 +79,8 @@ def status_summary(view: ReportView) -> str:
         commit = "at " + ((view.git.get("commit") or "no commit")[:12]) + (" (dirty)" if view.git.get("dirty") else "")
     else:
         commit = "outside git"
-    return (f"pv status: {s.get('blocking_discharged', 0)} of {_n(s.get('blocking_gates', 0), 'ship-blocking gate')} "
-            f"discharged ({_n(len(view.gates), 'gate')}: " + ", ".join(f"{counts[k]} {k}" for k in counts)
+    return (f"pv status: {s.get('blocking_discharged', 0)} of {plural(s.get('blocking_gates', 0), 'ship-blocking gate')} "
+            f"discharged ({plural(len(view.gates), 'gate')}: " + ", ".join(f"{counts[k]} {k}" for k in counts)
             + f"); evidence now: {vc['valid']} valid, {vc['stale']} stale, {vc['inconsistent']} inconsistent, "
             f"{vc['tampered']} tampered; "
             + (f"runtime: {view.runtime_errors} ship-blocking invariant{'s' if view.runtime_errors != 1 else ''} "

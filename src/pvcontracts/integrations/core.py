@@ -19,8 +19,9 @@ a metric source: one optimizer step, one loss, no sync.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from pvcontracts.contract.contractset import load_contracts
 from pvcontracts.contract.regime import Regime
@@ -30,10 +31,22 @@ from pvcontracts.runtime.checks import check_runtime_params
 from pvcontracts.runtime.monitor import Monitor
 from pvcontracts.runtime.sources import MetricSource
 
-__all__ = ["AdapterCore", "StepLoss", "gradient_norm", "require"]
+__all__ = ["AdapterCore", "StepLoss", "finishing_on", "gradient_norm", "require"]
 
 LEDGER_NAME = "ledger.jsonl"
 _SCHEDULE_CONTRACT = "lr-schedule-v1"
+
+
+@contextmanager
+def finishing_on(finish: Callable[..., None],
+                 kinds: type[BaseException] | tuple[type[BaseException], ...] = BaseException) -> Iterator[None]:
+    """Around a framework hook: an exception of ``kinds`` raised in it ends the run first
+    (``finish(error=exc)``: the ledger records and closes), then propagates to the framework."""
+    try:
+        yield
+    except kinds as exc:
+        finish(error=exc)
+        raise
 
 
 def require(module: str, extra: str, minimum: str, *, fallback: str | None = None) -> Any:

@@ -33,12 +33,12 @@ the ranks agree first).
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from pvcontracts.contract.regime import Regime
-from pvcontracts.integrations.core import AdapterCore, gradient_norm, require
+from pvcontracts.integrations.core import AdapterCore, finishing_on, gradient_norm, require
+from pvcontracts.train import rng  # the RNG streams, captured and restored as pv train does
 
 
 # lightning.pytorch, or the standalone pytorch_lightning (same API)
@@ -89,7 +89,7 @@ class ContractsCallback(pl.Callback):
     def state_dict(self) -> dict[str, Any]:
         state: dict[str, Any] = {"monitor": self.core.state_dict()}
         if self.restore_rng:
-            state["rng"] = _rng_states()
+            state["rng"] = rng.capture(None)  # plain values and tensors: Lightning loads with weights_only
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -122,7 +122,7 @@ class ContractsCallback(pl.Callback):
         # Lightning has restored the module, optimizer and schedulers; its checkpoint holds no RNG state:
         # the streams this callback saved are set back now, then the resume boundary compares everything.
         if self._rng is not None and self.restore_rng:
-            _set_rng_states(self._rng)
+            rng.restore(self._rng, None)
         with self._closing():
             self.core.monitor.resume(**({} if self.restore_rng else {"rng_restored": None,
                                                                       "rng_streams_compared": None}))
@@ -191,49 +191,6 @@ class ContractsCallback(pl.Callback):
             self.core.monitor.close(error=error)
 
     def _closing(self) -> Any:
-        return _Closing(self)
-
-
-class _Closing:
-    """A violation raised from a hook: the ledger is closed before Lightning reports it (its on_exception runs too,
-    and finds the run finished)."""
-
-    def __init__(self, callback: ContractsCallback) -> None:
-        self.callback = callback
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
-        if exc is not None:
-            self.callback._finish(error=exc)
-        return False
-
-
-def _rng_states() -> dict[str, Any]:
-    """The RNG streams, as tensors and plain values: Lightning loads checkpoints with weights_only."""
-    import numpy as np
-    import torch
-
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    version, internal, gauss = random.getstate()
-    out: dict[str, Any] = {"python": [version, torch.tensor(internal, dtype=torch.int64), gauss],
-                           "numpy": [str(kind), torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss),
-                                     float(cached)],
-                           "torch": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        out["cuda"] = torch.cuda.get_rng_state_all()
-    return out
-
-
-def _set_rng_states(states: Mapping[str, Any]) -> None:
-    import numpy as np
-    import torch
-
-    version, internal, gauss = states["python"]
-    random.setstate((int(version), tuple(int(x) for x in internal.tolist()), gauss))
-    kind, keys, pos, has_gauss, cached = states["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), float(cached)))
-    torch.set_rng_state(states["torch"])
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
+        # A violation raised from a hook: the ledger is closed before Lightning reports it (its on_exception
+        # runs too, and finds the run finished).
+        return finishing_on(self._finish)

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from pvcontracts.contract.regime import Regime
-from pvcontracts.integrations.core import AdapterCore, require
+from pvcontracts.integrations.core import AdapterCore, finishing_on, require
 from pvcontracts.errors import PvError
 
 _hf = require("transformers", "transformers", "4.50")
@@ -200,20 +200,6 @@ class ContractsCallback(TrainerCallback, ExportableState):
             self.core.monitor.close(error=error)
 
     def _closing_on_violation(self) -> Any:
-        return _Closing(self)
-
-
-class _Closing:
-    """A violation (or refusal) raised from a hook ends the run: the ledger is closed first, then it propagates
-    out of ``trainer.train()``. The Trainer has no exception hook of its own."""
-
-    def __init__(self, callback: ContractsCallback) -> None:
-        self.callback = callback
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
-        if exc is not None and isinstance(exc, PvError):
-            self.callback._finish(error=exc)
-        return False
+        # A violation (or refusal) raised from a hook ends the run: the ledger is closed first, then it propagates
+        # out of ``trainer.train()``. The Trainer has no exception hook of its own.
+        return finishing_on(self._finish, PvError)

@@ -19,27 +19,11 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 from pvcontracts.contract.model import Contract, Falsifier, Gate, Invariant
-
-
-def finite(value: Any) -> Any:
-    """``value`` with every NaN or infinity written as the string ``nan``, ``inf`` or ``-inf``.
-
-    JSON has no non-finite numbers, and a contract may still hold one (a param bound of
-    ``.inf``): evidence writes them as the ledger does, and digests see what is written, so a
-    document digested before it was written and after it was read gives the same digest.
-    """
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(v) for v in value]
-    return value
+from pvcontracts.util.jsonsafe import finite  # evidence writes NaN and infinities as the ledger does
 
 
 def canonical_json(value: Any) -> bytes:

@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
+from pvcontracts.util.jsonsafe import finite
+
 
 class Ledger:
     def __init__(self, path: Path | str) -> None:
@@ -27,7 +29,7 @@ class Ledger:
     def write(self, record: dict[str, Any]) -> None:
         if self._fd is None:
             raise ValueError(f"ledger {self.path} is closed")
-        line = (json.dumps(_finite(record), sort_keys=True, default=str, allow_nan=False) + "\n").encode("utf-8")
+        line = (json.dumps(finite(record), sort_keys=True, default=str, allow_nan=False) + "\n").encode("utf-8")
         view = memoryview(line)
         while view:  # one write in practice; the loop only guards a short write
             written = os.write(self._fd, view)
@@ -57,17 +59,6 @@ def _ends_torn(path: Path) -> bool:
             return False
         fh.seek(-1, os.SEEK_END)
         return fh.read(1) != b"\n"
-
-
-def _finite(value: Any) -> Any:
-    """Strict JSON has no NaN or Infinity: write them as strings so every JSON tool reads the ledger."""
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 def read_ledger(path: Path | str) -> Iterator[dict[str, Any]]:

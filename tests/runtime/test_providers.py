@@ -500,3 +500,13 @@ def test_providers_never_synchronise_on_cuda() -> None:
         update_ratio(before, model.parameters())
     finally:
         torch.cuda.set_sync_debug_mode(0)
+
+
+def test_the_runtime_s_global_norm_is_get_total_norm_s() -> None:
+    from pvcontracts.runtime.values import global_norm
+
+    torch.manual_seed(0)
+    tensors = [torch.randn(7, 3), torch.randn(5), torch.randn(2, 2, 2)]
+    assert global_norm(tensors).item() == pytest.approx(torch.nn.utils.get_total_norm(tensors).item(), rel=1e-6)
+    tensors[1][2] = math.nan
+    assert math.isnan(global_norm(tensors).item())  # never raises: the contract decides

@@ -30,6 +30,7 @@ from pvcontracts.integrations.schedule import declaration
 from pvcontracts.runtime.checks import check_runtime_params
 from pvcontracts.runtime.monitor import Monitor
 from pvcontracts.runtime.sources import MetricSource
+from pvcontracts.runtime.values import global_norm
 
 __all__ = ["AdapterCore", "StepLoss", "finishing_on", "gradient_norm", "require"]
 
@@ -122,14 +123,8 @@ class StepLoss(MetricSource):
 
 def gradient_norm(parameters: Iterable[Any]) -> Any:
     """The global L2 norm of the gradients as clip_grad_norm_ computes it, on the device (no read)."""
-    import torch
-
     grads = [p.grad for p in parameters if getattr(p, "grad", None) is not None]
-    if not grads:
-        return 0.0
-    norms = list(torch._foreach_norm(grads))
-    device = norms[0].device
-    return torch.linalg.vector_norm(torch.stack([n.to(device) for n in norms]))
+    return global_norm(grads) if grads else 0.0
 
 
 def _regime(regime: Regime | str | Mapping[str, Any] | None) -> Regime | str | None:

@@ -56,6 +56,7 @@ import torch
 
 from pvcontracts.runtime.skipping import ScheduleRewind, UpdateGuard
 from pvcontracts.runtime.sources import MetricSource
+from pvcontracts.runtime.values import global_norm
 
 _FINGERPRINT_ELEMENTS = 4096
 
@@ -171,12 +172,7 @@ class Watcher(MetricSource):
             # was a third of the monitor's cost per step on a small model.
             self._grad_norm = given
         elif grads:
-            # The same fused kernels clip_grad_norm_ uses; the result stays on the device.
-            norms = list(torch._foreach_norm(grads))
-            device = norms[0].device
-            if any(n.device != device for n in norms):  # parameters spread over devices: gather the norms
-                norms = [n.to(device) for n in norms]
-            self._grad_norm = torch.linalg.vector_norm(torch.stack(norms))
+            self._grad_norm = global_norm(grads)  # clip_grad_norm_'s fused kernels; stays on the device
         else:
             self._grad_norm = 0.0
         self._lr = self._current_lr()
@@ -221,8 +217,7 @@ class Watcher(MetricSource):
             params = [p.detach() for p in self._watched_params()]
             if params and len(params) == len(self._snapshot):
                 deltas = torch._foreach_sub(params, self._snapshot)
-                delta = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(deltas)))
-                weight = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(self._snapshot)))
+                delta, weight = global_norm(deltas), global_norm(self._snapshot)
                 self._update_ratio = delta / weight.clamp_min(torch.finfo(weight.dtype).tiny)
             else:
                 self._update_ratio = None

@@ -11,6 +11,8 @@ from typing import Iterable, Sequence
 
 import torch
 
+from pvcontracts.runtime.values import global_norm
+
 __all__ = ["global_grad_norm", "snapshot", "update_ratio"]
 
 
@@ -51,8 +53,6 @@ def update_ratio(before: Sequence[torch.Tensor], after: Iterable[torch.Tensor] |
         raise ValueError(f"before has {len(before)} tensors, after has {len(after_list)}")
     if not before:
         return torch.zeros(())
-    device = before[0].device
     deltas = torch._foreach_sub(after_list, list(before))
-    delta = torch.linalg.vector_norm(torch.stack([n.to(device) for n in torch._foreach_norm(deltas)]))
-    weight = torch.linalg.vector_norm(torch.stack([n.to(device) for n in torch._foreach_norm(list(before))]))
+    delta, weight = global_norm(deltas), global_norm(list(before))
     return delta / weight.clamp_min(torch.finfo(weight.dtype).tiny)
